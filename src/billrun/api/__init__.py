@@ -1,0 +1,1 @@
+"""FastAPI application: Sequence-compatible resources under /api."""

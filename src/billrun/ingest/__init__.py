@@ -1,0 +1,1 @@
+"""billrun.ingest."""

@@ -1,0 +1,61 @@
+"""Engine and session factory. Services never commit: the request, task or CLI command does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from billrun.config import get_settings
+
+
+def database_url() -> str:
+    url = get_settings().database_url
+    if not url:
+        raise RuntimeError(
+            "BILLRUN_DATABASE_URL is not set; run through the billrun CLI, which starts the embedded PostgreSQL"
+        )
+    return url
+
+
+@lru_cache(maxsize=4)
+def _engine(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True)
+
+
+def get_engine() -> Engine:
+    url = database_url()
+    _known_urls.add(url)
+    return _engine(url)
+
+
+def session_factory() -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A transaction that commits when the block succeeds and rolls back otherwise."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_engines() -> None:
+    """Close pooled connections (after fork, and before stopping an embedded server)."""
+    for url in list(_known_urls):
+        _engine(url).dispose()
+    _engine.cache_clear()
+    _known_urls.clear()
+
+
+_known_urls: set[str] = set()

@@ -1,0 +1,567 @@
+"""Tables of billrun (SQLAlchemy 2 typed models). Alembic migrations in ``migrations/`` mirror this file.
+
+Every account-owned table carries ``account_id``; every query filters on it (tenant isolation, SPEC §1.2).
+Money and quantities are ``NUMERIC`` without a fixed scale: values are stored exactly as computed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from billrun.ids import uuid7
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Timestamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB, Decimal: Numeric()}
+
+
+def _id() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, default=uuid7)
+
+
+def _account() -> Mapped[uuid.UUID]:
+    return mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+
+
+def _created() -> Mapped[dt.datetime]:
+    return mapped_column(Timestamp, server_default=func.now())
+
+
+def _updated() -> Mapped[dt.datetime]:
+    return mapped_column(Timestamp, server_default=func.now())
+
+
+# --- accounts and credentials -------------------------------------------------------------------------------
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(255))
+    is_operator: Mapped[bool] = mapped_column(default=False)
+    invoice_number_prefix: Mapped[str] = mapped_column(String(32), default="INV-")
+    payment_term_days: Mapped[int] = mapped_column(default=30)
+    auto_issue_grace_seconds: Mapped[int] = mapped_column(default=3600)
+    billing_run_offset_seconds: Mapped[int] = mapped_column(default=0)
+    rate_limit_per_minute: Mapped[int] = mapped_column(default=100)
+    live_invoices: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class ApiCredential(Base):
+    """An API key pair. Only a salted scrypt hash of the secret is stored (SPEC §3.1)."""
+
+    __tablename__ = "api_credentials"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    api_key: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = _created()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+# --- catalog --------------------------------------------------------------------------------------------------
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    name: Mapped[str] = mapped_column(String(255))
+    label: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+    archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class SeatMetric(Base):
+    __tablename__ = "seat_metrics"
+    __table_args__ = (UniqueConstraint("account_id", "seat_type"),)
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    seat_type: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class UsageMetric(Base):
+    __tablename__ = "usage_metrics"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    metric_type: Mapped[str] = mapped_column(String(16))
+    event_type: Mapped[str] = mapped_column(String(255))
+    unit: Mapped[str | None] = mapped_column(String(255))
+    aggregation_type: Mapped[str] = mapped_column(String(16))
+    aggregation_property: Mapped[str | None] = mapped_column(String(255))
+    grouping_property: Mapped[str | None] = mapped_column(String(255))
+    property_filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    case_sensitive: Mapped[bool] = mapped_column(default=True)
+    properties_to_negate: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class Price(Base):
+    """An immutable rating rule; ``structure`` is the canonical 2024-07-30 JSON (SPEC §2.4)."""
+
+    __tablename__ = "prices"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    structure: Mapped[dict[str, Any]]
+    billing_frequency: Mapped[str] = mapped_column(String(16))
+    billing_type: Mapped[str] = mapped_column(String(16))
+    integration_ids: Mapped[list[Any]] = mapped_column(default=list)
+    list_price_id: Mapped[str | None] = mapped_column(String(255))
+    usage_calculation_period: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+# --- customers ------------------------------------------------------------------------------------------------
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    legal_name: Mapped[str] = mapped_column(String(255))
+    address: Mapped[dict[str, Any]]
+    contacts: Mapped[list[Any]] = mapped_column(default=list)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    domain: Mapped[str | None] = mapped_column(String(255))
+    label: Mapped[str | None] = mapped_column(String(255))
+    tax_status: Mapped[str] = mapped_column(String(32), default="TAXED")
+    integration_ids: Mapped[list[Any]] = mapped_column(default=list)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+    archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class CustomerAlias(Base):
+    """Alias values are unique per account forever: a deleted value is never reusable (SPEC §2.9)."""
+
+    __tablename__ = "customer_aliases"
+    __table_args__ = (UniqueConstraint("account_id", "value"),)
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    value: Mapped[str] = mapped_column(String(255))
+    label: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = _created()
+    archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+# --- events ---------------------------------------------------------------------------------------------------
+
+usage_ingest_seq = Sequence("usage_events_ingest_seq", metadata=Base.metadata)
+seat_ingest_seq = Sequence("seat_events_ingest_seq", metadata=Base.metadata)
+
+
+class UsageEvent(Base):
+    """One stored usage event row. ``is_latest`` marks the winner per (account, customerEventId) (SPEC §5.1)."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        Index(
+            "ix_usage_events_latest_lookup",
+            "account_id",
+            "customer_alias",
+            "event_type",
+            "event_timestamp",
+            postgresql_where=text("is_latest"),
+        ),
+        Index(
+            "uq_usage_events_latest_customer_event_id",
+            "account_id",
+            "customer_event_id",
+            unique=True,
+            postgresql_where=text("is_latest"),
+        ),
+        Index("ix_usage_events_account_customer_event_id", "account_id", "customer_event_id"),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    ingest_seq: Mapped[int] = mapped_column(BigInteger, usage_ingest_seq, server_default=usage_ingest_seq.next_value())
+    customer_event_id: Mapped[str] = mapped_column(String(255))
+    customer_alias: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(255))
+    event_timestamp: Mapped[dt.datetime] = mapped_column(Timestamp)
+    event_properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_latest: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class SeatEvent(Base):
+    __tablename__ = "seat_events"
+    __table_args__ = (
+        Index(
+            "ix_seat_events_latest_lookup",
+            "account_id",
+            "customer_alias",
+            "seat_type",
+            "event_timestamp",
+            postgresql_where=text("is_latest"),
+        ),
+        Index(
+            "uq_seat_events_latest_customer_event_id",
+            "account_id",
+            "customer_event_id",
+            unique=True,
+            postgresql_where=text("is_latest"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    ingest_seq: Mapped[int] = mapped_column(BigInteger, seat_ingest_seq, server_default=seat_ingest_seq.next_value())
+    customer_event_id: Mapped[str] = mapped_column(String(255))
+    customer_alias: Mapped[str] = mapped_column(String(255))
+    seat_type: Mapped[str] = mapped_column(String(64))
+    event_timestamp: Mapped[dt.datetime] = mapped_column(Timestamp)
+    total: Mapped[int] = mapped_column(BigInteger)
+    is_latest: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = _created()
+
+
+# --- tax ------------------------------------------------------------------------------------------------------
+
+
+class TaxRate(Base):
+    __tablename__ = "tax_rates"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    is_archived: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class TaxRateVersion(Base):
+    """Each PUT on a tax rate appends a version; the current one is the highest published (SPEC §2.10)."""
+
+    __tablename__ = "tax_rate_versions"
+    __table_args__ = (UniqueConstraint("tax_rate_id", "version"),)
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    tax_rate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tax_rates.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    is_published: Mapped[bool] = mapped_column(default=True)
+    name: Mapped[str] = mapped_column(String(255))
+    invoice_name: Mapped[str] = mapped_column(String(255))
+    invoice_short_name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal]
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = _created()
+
+
+# --- billing schedules ----------------------------------------------------------------------------------------
+
+
+class TimeTraveller(Base):
+    __tablename__ = "time_travellers"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    billing_schedule_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
+    frozen_time: Mapped[dt.datetime] = mapped_column(Timestamp)
+    status: Mapped[str] = mapped_column(String(16), default="READY")
+    failed_billing_run_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class BillingSchedule(Base):
+    __tablename__ = "billing_schedules"
+    __table_args__ = (
+        Index(
+            "ix_billing_schedules_due",
+            "status",
+            "next_drafting_date",
+            postgresql_where=text("time_traveller_id IS NULL AND archived_at IS NULL"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    recurrence_day_of_month: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    auto_issue_invoices: Mapped[bool] = mapped_column(default=False)
+    roll_up_billing: Mapped[bool] = mapped_column(default=False)
+    purchase_order_number: Mapped[str | None] = mapped_column(String(255))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    label: Mapped[str | None] = mapped_column(String(255))
+    payment_provider: Mapped[str | None] = mapped_column(String(16))
+    auto_charge: Mapped[bool] = mapped_column(default=False)
+    integration_ids: Mapped[list[Any]] = mapped_column(default=list)
+    time_traveller_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("time_travellers.id"), unique=True)
+    next_drafting_date: Mapped[dt.date | None] = mapped_column(Date)
+    last_invoice_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+    archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class SchedulePhase(Base):
+    __tablename__ = "schedule_phases"
+    __table_args__ = (UniqueConstraint("billing_schedule_id", "position"),)
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    billing_schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("billing_schedules.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    price_ids: Mapped[list[Any]]
+    recurrence_preference: Mapped[str] = mapped_column(String(40), default="CONTINUE_FROM_PREVIOUS_PHASE")
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class PhaseDiscount(Base):
+    __tablename__ = "phase_discounts"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    billing_schedule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("billing_schedules.id", ondelete="CASCADE"), index=True
+    )
+    phase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("schedule_phases.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    type: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal]
+    message: Mapped[str] = mapped_column(String(255))
+    separate_line_item: Mapped[bool]
+    restrict_to_prices: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class PhaseMinimum(Base):
+    __tablename__ = "phase_minimums"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    billing_schedule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("billing_schedules.id", ondelete="CASCADE"), index=True
+    )
+    phase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("schedule_phases.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    amount: Mapped[Decimal]
+    restrict_to_prices: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class ScheduleTaxRate(Base):
+    """The price -> tax-rate mapping of a schedule (SPEC §2.11 ``taxRates``)."""
+
+    __tablename__ = "schedule_tax_rates"
+    billing_schedule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("billing_schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    price_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prices.id"), primary_key=True)
+    account_id: Mapped[uuid.UUID] = _account()
+    tax_rate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tax_rates.id"))
+
+
+# --- billing runs and invoices --------------------------------------------------------------------------------
+
+
+class BillingRun(Base):
+    """Exactly one run per (schedule, drafting date) (SPEC §6.1)."""
+
+    __tablename__ = "billing_runs"
+    __table_args__ = (
+        UniqueConstraint("billing_schedule_id", "intended_drafting_date"),
+        Index(
+            "ix_billing_runs_claimable",
+            "status",
+            "scheduled_run_time",
+            postgresql_where=text("status IN ('SCHEDULED', 'FAILED', 'IN_PROGRESS')"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    billing_schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("billing_schedules.id", ondelete="CASCADE"))
+    intended_drafting_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="SCHEDULED")
+    trigger: Mapped[str] = mapped_column(String(16), default="SCHEDULE")
+    scheduled_run_time: Mapped[dt.datetime] = mapped_column(Timestamp)
+    billing_start_date: Mapped[dt.date | None] = mapped_column(Date)
+    billing_end_date: Mapped[dt.date | None] = mapped_column(Date)
+    invoice_id: Mapped[uuid.UUID | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    claim_token: Mapped[uuid.UUID | None]
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    next_retry_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    started_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        # The backbone of exactly-once (SPEC §6.3): one live invoice per (schedule, drafting date).
+        Index(
+            "uq_invoices_live_per_drafting_date",
+            "billing_schedule_id",
+            "drafting_date",
+            unique=True,
+            postgresql_where=text("status <> 'VOIDED' AND drafting_date IS NOT NULL"),
+        ),
+        Index("ix_invoices_account_created", "account_id", "created_at", "id"),
+        UniqueConstraint("account_id", "invoice_number"),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    billing_schedule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("billing_schedules.id"), index=True)
+    billing_run_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    drafting_date: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="DRAFT")
+    currency: Mapped[str] = mapped_column(String(3))
+    invoice_number: Mapped[str | None] = mapped_column(String(64))
+    issue_date: Mapped[dt.date | None] = mapped_column(Date)
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    purchase_order_number: Mapped[str | None] = mapped_column(String(255))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    memo: Mapped[str | None] = mapped_column(Text)
+    customer_emails: Mapped[list[Any]] = mapped_column(default=list)
+    customer_legal_company_name: Mapped[str | None] = mapped_column(String(255))
+    customer_billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    customer_tax_status: Mapped[str | None] = mapped_column(String(32))
+    billing_period_start: Mapped[dt.date | None] = mapped_column(Date)
+    billing_period_end: Mapped[dt.date | None] = mapped_column(Date)
+    net_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    total_tax: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    gross_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    metadata_: Mapped[list[Any]] = mapped_column("metadata", JSONB, default=list)
+    payment_status: Mapped[str] = mapped_column(String(16), default="UNPAID")
+    accounting_date: Mapped[dt.date | None] = mapped_column(Date)
+    calculated_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+
+
+class InvoiceLineItemGroup(Base):
+    __tablename__ = "invoice_line_item_groups"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[uuid.UUID | None]
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    index: Mapped[int]
+    net_total: Mapped[Decimal]
+    total_tax: Mapped[Decimal]
+    gross_total: Mapped[Decimal]
+
+
+class InvoiceLineItem(Base):
+    __tablename__ = "invoice_line_items"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[uuid.UUID | None]
+    index: Mapped[int]
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    quantity: Mapped[Decimal]
+    rate: Mapped[Decimal]
+    rate_display: Mapped[str] = mapped_column(String(16), default="ABSOLUTE")
+    discount_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    tax_rate: Mapped[Decimal]
+    tax_rate_id: Mapped[uuid.UUID | None]
+    net_total: Mapped[Decimal]
+    total_tax: Mapped[Decimal]
+    gross_total: Mapped[Decimal]
+    price_id: Mapped[uuid.UUID | None]
+    service_period_start: Mapped[dt.date | None] = mapped_column(Date)
+    service_period_end: Mapped[dt.date | None] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class CalculationSnapshot(Base):
+    """Immutable audit record of one calculation (SPEC §6.7); the newest per invoice is served."""
+
+    __tablename__ = "calculation_snapshots"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    billing_run_id: Mapped[uuid.UUID | None]
+    body: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class InvoiceNumberCounter(Base):
+    __tablename__ = "invoice_number_counters"
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RecalculationRequest(Base):
+    """Coalescing queue for late-event recalculations (SPEC §5.7): one row per invoice, however many events."""
+
+    __tablename__ = "recalculation_requests"
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[uuid.UUID] = _account()
+    requested_at: Mapped[dt.datetime] = _created()
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    status_code: Mapped[int]
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created()

@@ -1,0 +1,36 @@
+"""The Celery application (SPEC §6.3 settings) and the beat schedule (one tick entry, SPEC §6.2)."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from billrun.config import get_settings
+
+
+def make_celery() -> Celery:
+    settings = get_settings()
+    if not settings.broker_url:
+        raise RuntimeError("BILLRUN_BROKER_URL is not set; run through the billrun CLI (embedded Redis)")
+    app = Celery("billrun", broker=settings.broker_url, include=["billrun.worker.tasks"])
+    app.conf.update(
+        # At-least-once delivery; every task is idempotent, so redelivery is safe (SPEC §6.3, §6.5).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Must exceed the longest run, or Redis redelivers a task that is still running.
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds},
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        beat_schedule={
+            "billrun.tick": {"task": "billrun.tick", "schedule": settings.tick_seconds},
+        },
+    )
+    return app
+
+
+celery_app = make_celery() if get_settings().broker_url else None

@@ -1,0 +1,196 @@
+"""Foundation: migrations on a real PostgreSQL, embedded servers, the CLI on embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, inspect, make_url, select, text
+
+pytestmark = pytest.mark.integration
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_upgrade_downgrade_upgrade(scratch_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from billrun.config import get_settings
+    from billrun.store import migrate
+    from billrun.store.models import Base
+
+    monkeypatch.setenv("BILLRUN_DATABASE_URL", scratch_database)
+    get_settings.cache_clear()
+    try:
+        migrate.upgrade("head")
+        assert set(Base.metadata.tables) <= _tables(scratch_database)
+        migrate.downgrade("base")
+        assert _tables(scratch_database) == {"alembic_version"}
+        migrate.upgrade("head")
+        assert "invoices" in _tables(scratch_database)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_schema_matches_models(database_url: str) -> None:
+    """The migrations produce exactly what the models declare (no drift between the two)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from billrun.store.models import Base
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_live_invoice_unique_per_drafting_date(database_url: str) -> None:
+    """Two live invoices for one (schedule, drafting date) are refused by the database itself."""
+    import datetime as dt
+    import uuid
+
+    from sqlalchemy.exc import IntegrityError
+
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import Account, BillingSchedule, Customer, Invoice
+
+    now = dt.datetime.now(dt.UTC)
+    with unit_of_work() as s:
+        acc = Account(name="u")
+        s.add(acc)
+        s.flush()
+        cust = Customer(account_id=acc.id, legal_name="c", address={})
+        s.add(cust)
+        s.flush()
+        sched = BillingSchedule(
+            account_id=acc.id,
+            customer_id=cust.id,
+            status="ACTIVE",
+            start_date=dt.date(2024, 1, 1),
+            recurrence_day_of_month=1,
+            currency="GBP",
+        )
+        s.add(sched)
+        s.flush()
+        ids = (acc.id, cust.id, sched.id)
+
+    def invoice(status: str) -> Invoice:
+        return Invoice(
+            id=uuid.uuid4(),
+            account_id=ids[0],
+            customer_id=ids[1],
+            billing_schedule_id=ids[2],
+            drafting_date=dt.date(2024, 2, 1),
+            status=status,
+            currency="GBP",
+            created_at=now,
+            updated_at=now,
+        )
+
+    with unit_of_work() as s:
+        s.add(invoice("VOIDED"))
+        s.add(invoice("DRAFT"))
+    with pytest.raises(IntegrityError), unit_of_work() as s:
+        s.add(invoice("DRAFT"))
+
+
+def test_account_secret_is_hashed_and_authenticates(database_url: str) -> None:
+    from billrun.store.accounts import authenticate, create_account
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import ApiCredential
+
+    with unit_of_work() as s:
+        new = create_account(s, "acme")
+    with unit_of_work() as s:
+        stored = s.execute(select(ApiCredential.secret_hash).where(ApiCredential.api_key == new.api_key)).scalar_one()
+        assert new.api_secret not in stored
+        assert stored.startswith("scrypt$")
+        dump = s.execute(text("SELECT string_agg(secret_hash, ',') FROM api_credentials")).scalar_one()
+        assert new.api_secret not in dump
+        account = authenticate(s, new.api_key, new.api_secret)
+        assert account is not None and account.id == new.id
+        assert authenticate(s, new.api_key, new.api_secret + "x") is None
+        assert authenticate(s, "key_nope", new.api_secret) is None
+
+
+def test_embedded_servers_start_serve_and_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from billrun.embedded import embedded_services, pid_alive
+
+    monkeypatch.delenv("BILLRUN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("BILLRUN_BROKER_URL", raising=False)
+    with embedded_services(tmp_path) as services:
+        assert services.postgres is not None and services.redis is not None
+        url = make_url(os.environ["BILLRUN_DATABASE_URL"])
+        with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database) as conn:
+            assert conn.execute("SELECT 41 + 1").fetchone() == (42,)
+        with socket.create_connection(("127.0.0.1", services.redis.port or 0), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            assert sock.recv(16).startswith(b"+PONG")
+        pg_pid = int((tmp_path / "pg" / "postmaster.pid").read_text().splitlines()[0])
+        redis_pid = int((tmp_path / "redis" / "redis.pid").read_text().strip())
+        assert pid_alive(pg_pid) and pid_alive(redis_pid)
+    assert not pid_alive(pg_pid)
+    assert not pid_alive(redis_pid)
+    assert "BILLRUN_DATABASE_URL" not in os.environ
+
+
+def _clean_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLRUN_")}
+    env["BILLRUN_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _billrun(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "billrun.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def _leftover_processes(data_dir: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if str(data_dir) in line and not line.startswith("Z")]
+
+
+def test_cli_on_embedded_defaults_leaves_nothing_running(tmp_path: Path) -> None:
+    env = _clean_env(tmp_path)
+    upgraded = _billrun("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    created = _billrun("accounts", "create", "--name", "x", env=env)
+    assert created.returncode == 0, created.stderr
+    payload = json.loads(created.stdout.strip().splitlines()[-1])
+    assert set(payload) == {"id", "apiKey", "apiSecret"}
+    assert _leftover_processes(tmp_path) == []
+
+
+def test_cli_help_on_every_command() -> None:
+    for args in (
+        ["--help"],
+        ["db", "--help"],
+        ["db", "upgrade", "--help"],
+        ["accounts", "create", "--help"],
+        ["api", "--help"],
+        ["worker", "--help"],
+        ["beat", "--help"],
+    ):
+        result = _billrun(*args, env=dict(os.environ))
+        assert result.returncode == 0, (args, result.stderr)
+        assert "usage: billrun" in result.stdout
