@@ -1,0 +1,100 @@
+"""Currencies, ISO 4217 minor units and the one rounding function (SPEC §4.11).
+
+Amounts are computed exactly as :class:`fractions.Fraction` (proration factors like 12/31 never lose a
+digit) and rounded half-up, away from zero on ties, only where SPEC §4.11 says so.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+
+import iso4217
+
+# SPEC §4.11: the 25 currencies of the seed-era enum, plus the later ones with the digits SPEC requires.
+SUPPORTED_CURRENCIES = frozenset(
+    [
+        "ARS",
+        "AUD",
+        "BRL",
+        "CAD",
+        "CHF",
+        "CNY",
+        "COP",
+        "CZK",
+        "DKK",
+        "EUR",
+        "GBP",
+        "HKD",
+        "ILS",
+        "MXN",
+        "NOK",
+        "NZD",
+        "PLN",
+        "SEK",
+        "SGD",
+        "THB",
+        "USD",
+        "UYU",
+        "ZAR",
+        "JPY",
+        "KRW",
+    ]
+)
+_SPEC_MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "AED": 2, "BGN": 2, "EGP": 2, "INR": 2, "SAR": 2}
+
+Exact = Fraction | Decimal | int
+
+
+@lru_cache(maxsize=64)
+def minor_units(currency: str) -> int:
+    """ISO 4217 minor-unit digits of ``currency`` (2 for GBP, 0 for JPY)."""
+    if currency in _SPEC_MINOR_UNITS:
+        return _SPEC_MINOR_UNITS[currency]
+    try:
+        units = iso4217.Currency(currency).exponent
+    except ValueError as exc:
+        raise ValueError(f"unknown currency {currency!r}") from exc
+    return 2 if units is None else int(units)
+
+
+def to_fraction(value: Exact) -> Fraction:
+    return value if isinstance(value, Fraction) else Fraction(value)
+
+
+def round_half_up(value: Exact, places: int) -> Decimal:
+    """Round exactly to ``places`` decimals, ties away from zero (-0.125 -> -0.13 at 2 places)."""
+    q = to_fraction(value) * (10**places)
+    sign = -1 if q < 0 else 1
+    units = (abs(q.numerator) * 2 + q.denominator) // (2 * q.denominator)
+    result = Decimal(sign * units).scaleb(-places)
+    return result if places > 0 else result.quantize(Decimal(1))
+
+
+def round_money(value: Exact, currency: str) -> Decimal:
+    """THE rounding function of SPEC §4.11: half-up to the currency's minor units."""
+    return round_half_up(value, minor_units(currency))
+
+
+def money_str(value: Decimal, currency: str) -> str:
+    """Money output: exactly the currency's minor-unit digits ("150.00", "5662" for JPY)."""
+    places = minor_units(currency)
+    return str(round_money(value, currency).quantize(Decimal(1).scaleb(-places)))
+
+
+def plain_decimal(value: Exact, max_places: int = 10) -> Decimal:
+    """Quantity/rate output (SPEC §3.3): exact when it terminates within ``max_places``, else rounded
+    half-up to ``max_places``; trailing zeros stripped; never an exponent."""
+    frac = to_fraction(value)
+    rounded = round_half_up(frac, max_places)
+    if rounded == 0:
+        return Decimal(0)
+    normal = rounded.normalize()
+    if normal.as_tuple().exponent > 0:  # type: ignore[operator]
+        normal = normal.quantize(Decimal(1))
+    return normal
+
+
+def plain_str(value: Exact, max_places: int = 10) -> str:
+    return format(plain_decimal(value, max_places), "f")
