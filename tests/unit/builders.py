@@ -66,9 +66,15 @@ def fixed(pid: str, amount: str, **kw: Any) -> PriceSpec:
 
 
 def metric(
-    mid: str, aggregation: str = "COUNT", prop: str | None = None, event_type: str | None = None, **kw: Any
+    mid: str,
+    aggregation: str = "COUNT",
+    prop: str | None = None,
+    event_type: str | None = None,
+    *,
+    filters: Mapping[str, tuple[str, ...]] | None = None,
+    **kw: Any,
 ) -> MetricSpec:
-    return MetricSpec(mid, event_type or mid, AggregationType(aggregation), prop, **kw)
+    return MetricSpec(mid, event_type or mid, AggregationType(aggregation), prop, filters or {}, **kw)
 
 
 def schedule(

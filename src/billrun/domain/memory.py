@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -28,6 +28,3 @@ class InMemoryData:
 
     def seat_timeline(self, seat_type: str) -> SeatTimeline:
         return SeatTimeline.build(self.seat_events, seat_type, self.aliases)
-
-    def add_usage(self, events: Iterable[UsageEventRecord]) -> None:
-        self.usage_events.extend(events)

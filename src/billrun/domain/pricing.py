@@ -480,22 +480,18 @@ def _seat_lines(price: PriceSpec, charge: SeatCharge, label: str) -> list[ExactL
     return lines
 
 
-def _seat_tier_fees(price: PriceSpec, above: int, up_to: int, factor: Fraction) -> list[ExactLine]:
-    """Tier fees, once per service period x f, for tiers first reached between ``above`` and ``up_to``."""
+def _seat_tier_fees(price: PriceSpec, before: int | None, up_to: int, factor: Fraction) -> list[ExactLine]:
+    """Tier fees, once per service period x f, for the tiers that ``up_to`` seats reach and ``before`` seats
+    (None: nothing billed yet) did not. Tier 1 always counts as reached (SPEC §4.6.5, §4.7.2)."""
+
+    def reached(count: int, index: int, lower: Fraction) -> bool:
+        return index == 0 or count > lower
+
     lines = []
     for i, ((lower, _upper), tier) in enumerate(zip(tier_bounds(price.tiers), price.tiers, strict=True)):
-        reached_now = up_to > lower or (i == 0 and up_to >= 0 and above == -1)
-        reached_before = above >= 0 and (above > lower or i == 0)
-        if tier.fee != 0 and reached_now and not reached_before:
-            lines.append(
-                ExactLine(
-                    "FLAT_FEE",
-                    f"{price.name}{TITLE_SEPARATOR}Tier {i + 1} flat fee",
-                    Fraction(1),
-                    fraction(tier.fee) * factor,
-                    tier=i + 1,
-                )
-            )
+        if tier.fee != 0 and reached(up_to, i, lower) and not (before is not None and reached(before, i, lower)):
+            title = f"{price.name}{TITLE_SEPARATOR}Tier {i + 1} flat fee"
+            lines.append(ExactLine("FLAT_FEE", title, Fraction(1), fraction(tier.fee) * factor, tier=i + 1))
     return lines
 
 
@@ -517,7 +513,7 @@ def _rate_seats(item: DueItem, price: PriceSpec, data: RatingData) -> list[Exact
             "SEAT_BASELINE", 0, baseline, 1, factor, item.service.start, item.service.days, item.full.days
         )
         lines.extend(_seat_lines(price, base, "baseline"))
-        lines.extend(_seat_tier_fees(price, -1, baseline, factor))
+        lines.extend(_seat_tier_fees(price, None, baseline, factor))
         if not item.with_overage:
             return lines
         charges = per_window[0]
