@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 from fractions import Fraction
 
@@ -41,7 +42,7 @@ def test_periods_tile_the_schedule_and_full_periods_prorate_to_one(
     items = sorted(due_items(s, end), key=lambda i: i.service.start)
     assert items[0].service.start == start
     assert items[-1].service.end == end
-    for before, after in zip(items, items[1:], strict=False):
+    for before, after in itertools.pairwise(items):
         assert before.service.end + ONE_DAY == after.service.start  # no gap, no overlap
     for item in items:
         assert item.full.covers(item.service)
