@@ -1,17 +1,87 @@
-"""The FastAPI application factory."""
+"""The FastAPI application: every router under ``/api``, one error envelope, versioning (SPEC §2-§3)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billrun import __version__
+from billrun.api.errors import ApiError, validation_error
+from billrun.api.http import API_VERSION, JSONResponse
+from billrun.api.routers import billing, catalog, customers, events, invoices, schedules, tax_rates
+from billrun.validation import FieldError, ValidationFailed
+
+log = logging.getLogger(__name__)
+UNRECOGNISED_VERSION = {
+    "error": {
+        "type": "UnrecognisedApiVersion",
+        "message": "No matching API version found. Please make sure the specified API version is valid.",
+    }
+}
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="billrun", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs")
+def create_app(install_dispatcher: bool = True) -> FastAPI:
+    if install_dispatcher:
+        from billrun.worker.dispatch import install
+
+        install()
+    app = FastAPI(
+        title="billrun", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None
+    )
+    for module in (catalog, customers, tax_rates, schedules, events, invoices, billing):
+        app.include_router(module.router, prefix="/api")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.middleware("http")
+    async def sequence_version(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        requested = request.headers.get("sequence-version")
+        if requested is not None and requested != API_VERSION:
+            response: Response = JSONResponse(UNRECOGNISED_VERSION, status_code=400)
+        else:
+            response = await call_next(request)
+        response.headers["Sequence-Version"] = API_VERSION
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> Response:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+
+    @app.exception_handler(ValidationFailed)
+    async def validation_failed(_: Request, exc: ValidationFailed) -> Response:
+        error = validation_error(exc.errors)
+        return JSONResponse(error.body(), status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_validation(_: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        for item in exc.errors():
+            location = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path")]
+            errors.append(FieldError("invalidType", str(item.get("msg", "invalid")), ".".join(location)))
+        return JSONResponse(validation_error(errors).body(), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        kind = {404: "notFound", 405: "methodNotAllowed", 401: "unauthorized", 403: "forbidden"}.get(
+            exc.status_code, "error"
+        )
+        return JSONResponse({"error": {"type": kind, "message": str(exc.detail)}}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        correlation = str(uuid.uuid4())
+        log.exception("unhandled error %s", correlation, exc_info=exc)
+        return JSONResponse(
+            {"error": {"type": "internalError", "message": "internal error", "correlationId": correlation}},
+            status_code=500,
+        )
 
     return app

@@ -9,6 +9,7 @@ from functools import lru_cache
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from billrun import jsonutil
 from billrun.config import get_settings
 
 
@@ -23,7 +24,14 @@ def database_url() -> str:
 
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        json_serializer=jsonutil.dumps,
+        json_deserializer=jsonutil.loads,
+    )
 
 
 def get_engine() -> Engine:

@@ -30,6 +30,12 @@ def make_celery() -> Celery:
             "billrun.tick": {"task": "billrun.tick", "schedule": settings.tick_seconds},
         },
     )
+    # shared_task proxies (and so the dispatcher) send through the current app.
+    app.set_default()
+    app.set_current()
+    from billrun.worker.dispatch import install
+
+    install()
     return app
 
 

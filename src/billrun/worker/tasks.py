@@ -1,10 +1,57 @@
-"""Thin Celery tasks: each one calls a use case of :mod:`billrun.billing`."""
+"""Thin Celery tasks: each one calls a use case of :mod:`billrun.billing`. All are safe to deliver twice."""
 
 from __future__ import annotations
 
-from celery import shared_task
+import datetime as dt
+import logging
+import uuid
+
+from celery import Task, shared_task
+
+from billrun.billing import recalculation, travel, triggers
+from billrun.billing.execution import execute_run
+
+log = logging.getLogger(__name__)
 
 
-@shared_task(name="billrun.tick")
-def tick() -> None:
-    """Beat entry (SPEC §6.2). Discovery and fan-out arrive with the billing-run worker."""
+class BillingTask(Task):
+    """Cross-cutting behaviour: late acks (set app-wide), and a log line with the task's arguments when it
+    fails; transactions live in the use cases."""
+
+    abstract = True
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple[object, ...], kwargs: dict[str, object], einfo: object
+    ) -> None:
+        log.error("task %s(%s) failed: %s", self.name, args, exc)
+
+
+@shared_task(name="billrun.tick", base=BillingTask)
+def tick() -> dict[str, int]:
+    """Beat entry (SPEC §6.2): discovery, catch-up, claim and fan-out."""
+    report = triggers.tick()
+    return {"schedules": report.schedules, "claimed": report.claimed}
+
+
+@shared_task(name="billrun.execute_billing_runs", base=BillingTask)
+def execute_billing_runs(run_ids: list[str], trigger: str | None = None) -> list[str]:
+    outcomes = [execute_run(uuid.UUID(r), trigger=trigger) for r in run_ids]
+    return [o.status for o in outcomes]
+
+
+@shared_task(name="billrun.execute_schedule", base=BillingTask)
+def execute_schedule(schedule_id: str, as_of_date: str | None = None) -> list[str]:
+    """The manual trigger as a task (SPEC §6.4)."""
+    as_of = dt.date.fromisoformat(as_of_date) if as_of_date else None
+    _, run_ids = triggers.execute_schedule(uuid.UUID(schedule_id), as_of)
+    return [str(r) for r in run_ids]
+
+
+@shared_task(name="billrun.advance_time_traveller", base=BillingTask)
+def advance_time_traveller(traveller_id: str) -> None:
+    travel.advance(uuid.UUID(traveller_id))
+
+
+@shared_task(name="billrun.recalculate_pending", base=BillingTask)
+def recalculate_pending() -> int:
+    return recalculation.process_pending()

@@ -1,0 +1,303 @@
+"""HTTP plumbing shared by every router: JSON in and out, authentication, transactions, idempotency,
+pagination (SPEC §3)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy import delete, text
+from sqlalchemy.orm import Session
+
+from billrun import jsonutil
+from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, validation_error
+from billrun.config import get_settings
+from billrun.store.accounts import authenticate
+from billrun.store.db import unit_of_work
+from billrun.store.models import Account, IdempotencyKey
+
+API_VERSION = "2024-07-30"
+
+
+class JSONResponse(Response):
+    """JSON with exact decimals (SPEC §3.3)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return jsonutil.dumps(content).encode()
+
+
+# --- bodies ---------------------------------------------------------------------------------------------------
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body, read in the event loop so that endpoints can be plain (threadpool) functions."""
+    return await request.body()
+
+
+def parse_json(raw: bytes) -> Any:
+    """The parsed JSON body; invalid JSON is a 400 with the parser's line and column, never repaired."""
+    if not raw.strip():
+        raise field_error("", "invalidJson", "request body must be JSON (empty body)")
+    try:
+        return jsonutil.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise field_error("", "invalidJson", f"{exc.msg}: line {exc.lineno} column {exc.colno}") from exc
+    except UnicodeDecodeError as exc:
+        raise field_error("", "invalidJson", "request body is not UTF-8") from exc
+
+
+# --- authentication -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    account_id: uuid.UUID
+    is_operator: bool
+    invoice_number_prefix: str
+    payment_term_days: int
+    auto_issue_grace_seconds: int
+    billing_run_offset_seconds: int
+
+
+_verified: dict[tuple[str, str], Caller] = {}
+_verified_lock = threading.Lock()
+
+
+def _secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def caller(request: Request) -> Caller:
+    """Basic auth against the account credentials (SPEC §3.1). Verified pairs are cached in memory (by a
+    SHA-256 of the secret), so the deliberately slow scrypt check runs once per process and credential."""
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise unauthorized()
+    try:
+        key, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise unauthorized() from exc
+    cache_key = (key, _secret_digest(secret))
+    with _verified_lock:
+        cached = _verified.get(cache_key)
+    if cached is not None:
+        return cached
+    with unit_of_work() as session:
+        account = authenticate(session, key, secret)
+        if account is None:
+            raise unauthorized()
+        found = _caller_of(account)
+    with _verified_lock:
+        _verified[cache_key] = found
+    return found
+
+
+def _caller_of(account: Account) -> Caller:
+    return Caller(
+        account.id,
+        account.is_operator,
+        account.invoice_number_prefix,
+        account.payment_term_days,
+        account.auto_issue_grace_seconds,
+        account.billing_run_offset_seconds,
+    )
+
+
+# --- transactions and idempotency -----------------------------------------------------------------------------
+
+
+def run_mutation(
+    request: Request,
+    who: Caller,
+    raw_body: bytes,
+    action: Callable[[Session], tuple[int, Any]],
+    after_commit: Callable[[], None] | None = None,
+) -> Response:
+    """Run ``action`` in one transaction and return its (status, body). With an ``Idempotency-Key`` the 2xx
+    response is stored in the same transaction and replayed for retries (SPEC §3.6)."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= 255:
+        raise field_error("Idempotency-Key", "outOfRange", "Idempotency-Key must be 1-255 characters")
+    fingerprint = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + raw_body
+    ).hexdigest()
+    with unit_of_work() as session:
+        if key is not None:
+            replay = _idempotent_replay(session, who, key, fingerprint)
+            if replay is not None:
+                return replay
+        status, body = action(session)
+        if key is not None and 200 <= status < 300:
+            session.add(
+                IdempotencyKey(
+                    account_id=who.account_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    status_code=status,
+                    response_body=jsonutil.dumps(body),
+                )
+            )
+    if after_commit is not None:
+        after_commit()
+    if status == 204:
+        return Response(status_code=204)
+    return JSONResponse(body, status_code=status)
+
+
+def _idempotent_replay(session: Session, who: Caller, key: str, fingerprint: str) -> Response | None:
+    lock_key = int.from_bytes(hashlib.sha256(f"{who.account_id}:{key}".encode()).digest()[:8], "big", signed=True)
+    if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_key}).scalar():
+        raise ApiError(409, "conflict", "a request with this Idempotency-Key is still in flight")
+    stored = session.get(IdempotencyKey, (who.account_id, key))
+    if stored is None:
+        return None
+    ttl = dt.timedelta(hours=get_settings().idempotency_ttl_hours)
+    if stored.created_at < dt.datetime.now(dt.UTC) - ttl:
+        session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.account_id == who.account_id, IdempotencyKey.key == key)
+        )
+        session.flush()
+        return None
+    if stored.fingerprint != fingerprint:
+        raise ApiError(422, "idempotencyKeyReused", "this Idempotency-Key was used with a different request")
+    response = Response(stored.response_body, status_code=stored.status_code, media_type="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+# --- query parameters and pagination --------------------------------------------------------------------------
+
+
+class Query:
+    """Query-string parameters validated like bodies (every bad parameter reported)."""
+
+    def __init__(self, request: Request) -> None:
+        self.params = request.query_params
+        self.errors: list[FieldError] = []
+
+    def get(self, name: str) -> str | None:
+        value = self.params.get(name)
+        return value if value not in (None, "") else None
+
+    def enum(self, name: str, allowed: Sequence[str], default: str | None = None) -> str | None:
+        value = self.get(name)
+        if value is None:
+            return default
+        if value not in allowed:
+            self.errors.append(FieldError("invalidEnum", f"{name} must be one of {', '.join(allowed)}", name))
+            return default
+        return value
+
+    def enum_list(self, name: str, allowed: Sequence[str]) -> list[str]:
+        value = self.get(name)
+        if value is None:
+            return []
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        for item in items:
+            if item not in allowed:
+                self.errors.append(FieldError("invalidEnum", f"{name} must be among {', '.join(allowed)}", name))
+        return items
+
+    def boolean(self, name: str, default: bool = False) -> bool:
+        value = self.get(name)
+        if value is None:
+            return default
+        if value.lower() not in ("true", "false"):
+            self.errors.append(FieldError("invalidType", f"{name} must be true or false", name))
+            return default
+        return value.lower() == "true"
+
+    def date(self, name: str) -> dt.date | None:
+        from billrun.validation import parse_date
+
+        value = self.get(name)
+        if value is None:
+            return None
+        parsed = parse_date(value)
+        if parsed is None:
+            self.errors.append(FieldError("invalidFormat", f"{name} must be a date YYYY-MM-DD", name))
+        return parsed
+
+    def timestamp(self, name: str) -> dt.datetime | None:
+        from billrun.validation import parse_timestamp
+
+        value = self.get(name)
+        if value is None:
+            return None
+        parsed = parse_timestamp(value)
+        if parsed is None:
+            self.errors.append(FieldError("invalidTimestamp", f"{name} must be RFC 3339 with an offset", name))
+        return parsed
+
+    def uuid(self, name: str) -> uuid.UUID | bool | None:
+        """The parsed id; ``False`` when given but not an id (it then matches nothing)."""
+        value = self.get(name)
+        if value is None:
+            return None
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            return False
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise validation_error(self.errors)
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    after: tuple[Any, str] | None
+    before: tuple[Any, str] | None
+    descending: bool
+    sort_by: str
+
+
+def page_params(query: Query, sort_fields: Sequence[str] = ()) -> Page:
+    """``limit`` 1-100 (default 20), opaque ``after``/``before`` cursors, ``sortOrder``, ``sortBy`` (SPEC §3.4)."""
+    limit = 20
+    raw_limit = query.get("limit")
+    if raw_limit is not None:
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            query.errors.append(FieldError("outOfRange", "limit must be an integer from 1 to 100", "limit"))
+        else:
+            limit = int(raw_limit)
+    order = query.enum("sortOrder", ["ASC", "DESC"], "DESC")
+    sort_by = query.enum("sortBy", list(sort_fields), "") if sort_fields else ""
+    if not sort_fields and query.get("sortBy"):
+        query.errors.append(FieldError("invalidEnum", "sortBy is not supported here", "sortBy"))
+    after, before = query.get("after"), query.get("before")
+    if after and before:
+        query.errors.append(FieldError("conflictingFields", "give either after or before, not both", "after"))
+    cursors: list[tuple[Any, str] | None] = []
+    for name, value in (("after", after), ("before", before)):
+        if value is None:
+            cursors.append(None)
+            continue
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode())
+            assert isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[1], str)
+            cursors.append((decoded[0], decoded[1]))
+        except (ValueError, AssertionError, UnicodeDecodeError, binascii.Error):
+            query.errors.append(FieldError("invalidFormat", f"{name} is not a valid cursor", name))
+            cursors.append(None)
+    query.raise_if_errors()
+    return Page(limit, cursors[0], cursors[1], order == "DESC", sort_by or "")
+
+
+def encode_cursor(sort_value: Any, row_id: str) -> str:
+    raw = json.dumps([sort_value, row_id], default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -1,0 +1,49 @@
+"""The list envelope (SPEC §3.4): ``{"items", "pagination": {"after", "before", "totalResultSize"}}``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.responses import Response
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from billrun.api.http import JSONResponse, Page, encode_cursor
+from billrun.store.db import unit_of_work
+from billrun.store.paging import keyset
+
+
+def _cursor_value(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value is not None else None)
+
+
+def list_page(
+    page: Page,
+    stmt: Select[Any],
+    sort_column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    serialize: Callable[[Any], dict[str, Any]],
+) -> Response:
+    with unit_of_work() as session:
+        chunk = keyset(
+            session,
+            stmt,
+            sort_column,
+            id_column,
+            limit=page.limit,
+            descending=page.descending,
+            after=page.after,
+            before=page.before,
+        )
+        items = [serialize(row) for row in chunk.rows]
+        key = sort_column.key
+
+        def cursor(row: Any) -> str:
+            return encode_cursor(_cursor_value(getattr(row, key)), str(row.id))
+
+        after = cursor(chunk.rows[-1]) if chunk.rows and chunk.more_after else None
+        before = cursor(chunk.rows[0]) if chunk.rows and chunk.more_before else None
+    return JSONResponse(
+        {"items": items, "pagination": {"after": after, "before": before, "totalResultSize": chunk.total}}
+    )

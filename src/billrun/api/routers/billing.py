@@ -1,0 +1,180 @@
+"""Billing runs (read-only), invoice previews and the manual execution endpoints (SPEC §2.13, §6.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import false, select
+
+from billrun.api.errors import ApiError, forbidden, not_found
+from billrun.api.http import Caller, JSONResponse, Query, caller, page_params
+from billrun.api.listing import list_page
+from billrun.api.serialize import day, ident, money, plain, ts
+from billrun.api.validation_params import path_date
+from billrun.billing import triggers
+from billrun.billing.execution import compute_for
+from billrun.billing.loading import load_context
+from billrun.store.common import owned
+from billrun.store.db import unit_of_work
+from billrun.store.models import BillingRun, BillingSchedule
+from billrun.validation import FieldError
+
+router = APIRouter()
+RUN_STATUSES = ["SCHEDULED", "IN_PROGRESS", "COMPLETED", "FAILED", "DEPRECATED"]
+
+
+def run_json(r: BillingRun) -> dict[str, Any]:
+    return {
+        "id": str(r.id),
+        "createdAt": ts(r.created_at),
+        "updatedAt": ts(r.updated_at),
+        "status": r.status,
+        "billingScheduleId": str(r.billing_schedule_id),
+        "scheduledRunTime": ts(r.scheduled_run_time),
+        "billingStartDate": day(r.billing_start_date),
+        "billingEndDate": day(r.billing_end_date),
+        "intendedDraftingDate": day(r.intended_drafting_date),
+        "invoiceId": ident(r.invoice_id),
+        "trigger": r.trigger,
+        "attempts": r.attempts,
+        "lastError": r.last_error,
+        "nextRetryAt": ts(r.next_retry_at),
+        "startedAt": ts(r.started_at),
+        "completedAt": ts(r.completed_at),
+        "warnings": r.warnings,
+    }
+
+
+@router.get("/billing-runs")
+def list_runs(request: Request, who: Caller = Depends(caller)) -> Response:
+    query = Query(request)
+    page = page_params(query, ["INTENDED_DRAFTING_DATE"])
+    stmt = select(BillingRun).where(BillingRun.account_id == who.account_id)
+    status = query.enum("status", RUN_STATUSES)
+    if status:
+        stmt = stmt.where(BillingRun.status == status)
+    schedule = query.uuid("billingScheduleId")
+    if schedule is not None:
+        stmt = stmt.where(BillingRun.billing_schedule_id == schedule) if schedule else stmt.where(false())
+    date_from, date_to = query.date("intendedDraftingDateFrom"), query.date("intendedDraftingDateTo")
+    if date_from:
+        stmt = stmt.where(BillingRun.intended_drafting_date >= date_from)
+    if date_to:
+        stmt = stmt.where(BillingRun.intended_drafting_date <= date_to)
+    query.raise_if_errors()
+    sort = BillingRun.intended_drafting_date if page.sort_by == "INTENDED_DRAFTING_DATE" else BillingRun.created_at
+    return list_page(page, stmt, sort, BillingRun.id, run_json)
+
+
+@router.get("/billing-runs/{run_id}")
+def get_run(run_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        run = owned(s, BillingRun, who.account_id, run_id)
+        if run is None:
+            raise not_found("billing run")
+        return JSONResponse(run_json(run))
+
+
+@router.post("/billing-runs/{run_id}/invoice-preview")
+def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
+    """What the run would produce now: the same code path, persisting nothing (``id: null``)."""
+    with unit_of_work() as s:
+        run = owned(s, BillingRun, who.account_id, run_id)
+        if run is None:
+            raise not_found("billing run")
+        schedule = s.get(BillingSchedule, run.billing_schedule_id)
+        assert schedule is not None
+        ctx = load_context(s, schedule)
+        draft, _ = compute_for(s, ctx, run.intended_drafting_date)
+        s.rollback()
+    currency = ctx.spec.currency
+    return JSONResponse(
+        {
+            "id": None,
+            "billingRunId": str(run.id),
+            "billingScheduleId": str(schedule.id),
+            "customerId": str(schedule.customer_id),
+            "status": "DRAFT",
+            "currency": currency,
+            "billingPeriod": {"start": day(draft.billing_period.start), "endInclusive": day(draft.billing_period.end)}
+            if draft.billing_period
+            else None,
+            "accountingDate": day(draft.accounting_date),
+            "customerTaxStatus": draft.customer_tax_status.value,
+            "netTotal": money(draft.net_total, currency),
+            "totalTax": money(draft.total_tax, currency),
+            "grossTotal": money(draft.gross_total, currency),
+            "warnings": [{"code": w} for w in draft.warnings],
+            "lineItems": [
+                {
+                    "index": ln.index,
+                    "title": ln.title,
+                    "description": ln.description,
+                    "quantity": plain(ln.quantity),
+                    "rate": plain(ln.rate),
+                    "rateDisplay": ln.rate_display,
+                    "netTotal": money(ln.net_total, currency),
+                    "totalTax": money(ln.total_tax, currency),
+                    "grossTotal": money(ln.gross_total, currency),
+                    "taxRate": plain(ln.tax_rate),
+                    "kind": ln.kind,
+                    "priceId": ln.price_id,
+                }
+                for ln in draft.lines
+            ],
+        }
+    )
+
+
+def _execute(who: Caller, schedule_id: str, date: str | None) -> Response:
+    as_of = path_date(date) if date is not None else None
+    with unit_of_work() as s:
+        schedule = owned(s, BillingSchedule, who.account_id, schedule_id)
+        if schedule is None:
+            raise not_found("billing schedule")
+    try:
+        when, run_ids = triggers.execute_schedule(schedule.id, as_of, account_id=who.account_id)
+    except triggers.ExecutionRefused as exc:
+        if exc.status == 400:
+            raise ApiError(
+                400, "validationError", "Request data validation failed", [FieldError(exc.code, exc.message, "date")]
+            ) from exc
+        raise ApiError(
+            exc.status,
+            "conflict" if exc.status == 409 else "notFound",
+            exc.message,
+            [FieldError(exc.code, exc.message, "")],
+        ) from exc
+    return JSONResponse({"date": when.isoformat(), "billingRunIds": [str(r) for r in run_ids]}, status_code=202)
+
+
+@router.post("/billing/execution/billing-schedules/{schedule_id}", status_code=202)
+def execute_schedule(schedule_id: str, who: Caller = Depends(caller)) -> Response:
+    return _execute(who, schedule_id, None)
+
+
+@router.post("/billing/execution/billing-schedules/{schedule_id}/for-date/{date}", status_code=202)
+def execute_schedule_for_date(schedule_id: str, date: str, who: Caller = Depends(caller)) -> Response:
+    return _execute(who, schedule_id, date)
+
+
+def _execute_account(who: Caller, account_ref: str, date: str | None) -> Response:
+    if account_ref == "all":
+        raise forbidden("accounts/all is operator-only; operators use `billrun run`")
+    if account_ref != "self" and account_ref != str(who.account_id):
+        raise forbidden("an account can only execute its own billing")
+    as_of = path_date(date) if date is not None else None
+    when, run_ids = triggers.execute_account(who.account_id, as_of)
+    return JSONResponse({"date": when.isoformat(), "billingRunIds": [str(r) for r in run_ids]}, status_code=202)
+
+
+@router.post("/billing/execution/accounts/{account_ref}", status_code=202)
+def execute_account(account_ref: str, who: Caller = Depends(caller)) -> Response:
+    return _execute_account(who, account_ref, None)
+
+
+@router.post("/billing/execution/accounts/{account_ref}/for-date/{date}", status_code=202)
+def execute_account_for_date(account_ref: str, date: str, who: Caller = Depends(caller)) -> Response:
+    return _execute_account(who, account_ref, date)

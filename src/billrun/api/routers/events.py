@@ -1,0 +1,448 @@
+"""Usage events, seat events and seat balances (SPEC §2.6-§2.7, §5)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billrun.api.errors import field_error, not_found, validation_error
+from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
+from billrun.api.listing import list_page
+from billrun.api.serialize import ts
+from billrun.billing import recalculation
+from billrun.billing.clock import real_now
+from billrun.config import get_settings
+from billrun.domain.periods import DateRange
+from billrun.domain.seats import SeatEventRecord, SeatTimeline
+from billrun.ingest import validation as ingest
+from billrun.store import customers as customer_repo
+from billrun.store import events as event_repo
+from billrun.store import usage as usage_repo
+from billrun.store.common import owned
+from billrun.store.db import unit_of_work
+from billrun.store.models import Customer, CustomerAlias, SeatEvent, SeatMetric, UsageEvent, UsageMetric
+from billrun.validation import FieldError
+
+router = APIRouter()
+MAX_CSV_ROWS = 10_000
+MAX_CSV_BYTES = 10 * 1024 * 1024
+
+
+def usage_event_json(e: UsageEvent) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "sequenceAccountId": str(e.account_id),
+        "customerEventId": e.customer_event_id,
+        "customerAlias": e.customer_alias,
+        "eventType": e.event_type,
+        "eventTimestamp": ts(e.event_timestamp),
+        "eventProperties": e.event_properties,
+        "isLatestForCustomerEventId": e.is_latest,
+    }
+
+
+def _new_usage_json(who: Caller, stored: event_repo.Stored, e: event_repo.NewUsageEvent) -> dict[str, Any]:
+    return {
+        "id": str(stored.id),
+        "sequenceAccountId": str(who.account_id),
+        "customerEventId": e.customer_event_id,
+        "customerAlias": e.customer_alias,
+        "eventType": e.event_type,
+        "eventTimestamp": ts(e.event_timestamp),
+        "eventProperties": e.event_properties,
+    }
+
+
+def seat_event_json(e: SeatEvent) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "customerEventId": e.customer_event_id,
+        "customerAlias": e.customer_alias,
+        "seatType": e.seat_type,
+        "sequenceAccountId": str(e.account_id),
+        "eventTimestamp": ts(e.event_timestamp),
+        "total": e.total,
+        "isLatestForCustomerEventId": e.is_latest,
+    }
+
+
+def _new_seat_json(who: Caller, stored: event_repo.Stored, e: event_repo.NewSeatEvent) -> dict[str, Any]:
+    return {
+        "id": str(stored.id),
+        "customerEventId": e.customer_event_id,
+        "customerAlias": e.customer_alias,
+        "seatType": e.seat_type,
+        "sequenceAccountId": str(who.account_id),
+        "eventTimestamp": ts(e.event_timestamp),
+        "total": e.total,
+    }
+
+
+def _trigger_recalculation(s: Session, who: Caller, events: list[Any], superseded: list[event_repo.Superseded]) -> None:
+    """Every accepted event, override or VOID recalculates the affected DRAFTs (SPEC §5.7)."""
+    by_alias: dict[str, list[dt.datetime]] = {}
+    for event in events:
+        by_alias.setdefault(event.customer_alias, []).append(event.event_timestamp)
+    for old in superseded:
+        by_alias.setdefault(old.customer_alias, []).append(old.event_timestamp)
+    for alias, stamps in by_alias.items():
+        if alias != "VOID":
+            recalculation.request_for_alias(s, who.account_id, alias, stamps)
+
+
+def _events_list(body: Any) -> list[Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise field_error("events", "invalidType", 'the body must be {"events": [...]}')
+    events = body["events"]
+    limit = get_settings().max_batch_events
+    if not 1 <= len(events) <= limit:
+        raise field_error("events", "outOfRange", f"a batch holds 1 to {limit} events")
+    return events
+
+
+def _batch_response(items: list[dict[str, Any]], failures: list[dict[str, Any]], key: str) -> tuple[int, Any]:
+    if not items:
+        errors = [FieldError(e["code"], e["message"], e["key"]) for f in failures for e in f["errors"]]
+        raise validation_error(errors)
+    return (201 if not failures else 207), {"items": items, "errors": failures}
+
+
+# --- usage events ---------------------------------------------------------------------------------------------
+
+
+@router.post("/usage-events", status_code=201)
+def create_usage_event(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
+    received = real_now()
+    errors: list[FieldError] = []
+    event = ingest.usage_event(parse_json(raw), "", errors, received)
+    if errors or event is None:
+        raise validation_error(errors)
+
+    def action(s: Session) -> tuple[int, Any]:
+        stored, superseded = event_repo.insert_usage_events(s, who.account_id, [event], received)
+        _trigger_recalculation(s, who, [event], superseded)
+        return 201, _new_usage_json(who, stored[0], event)
+
+    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+
+
+def _store_usage_batch(
+    request: Request,
+    who: Caller,
+    raw: bytes,
+    elements: list[Any],
+    parse: Callable[[Any, str, list[FieldError]], Any],
+    position_key: str,
+    positions: list[int] | None = None,
+) -> Response:
+    valid, failures = ingest.batch(elements, parse)
+    if positions is not None:  # CSV: report file lines instead of indexes
+        for failure in failures:
+            failure[position_key] = positions[failure.pop("index")]
+
+    def action(s: Session) -> tuple[int, Any]:
+        events = [e for _, e in valid]
+        stored, superseded = event_repo.insert_usage_events(s, who.account_id, events, real_now())
+        _trigger_recalculation(s, who, events, superseded)
+        items = []
+        for (index, event), row in zip(valid, stored, strict=True):
+            position = positions[index] if positions is not None else index
+            items.append({**_new_usage_json(who, row, event), position_key: position})
+        return _batch_response(items, failures, position_key)
+
+    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+
+
+@router.post("/usage-events/batch")
+def create_usage_batch(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
+    received = real_now()
+    elements = _events_list(parse_json(raw))
+    return _store_usage_batch(
+        request,
+        who,
+        raw,
+        elements,
+        lambda body, path, errors: ingest.usage_event(body, path, errors, received),
+        "index",
+    )
+
+
+@router.post("/usage-events/csv")
+async def create_usage_csv(request: Request, who: Caller = Depends(caller)) -> Response:
+    """CSV upload: ``customerAlias, eventType, eventTimestamp[, customerEventId]`` plus property columns."""
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise field_error("file", "tooLong", "a CSV upload is at most 10 MiB")
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise field_error("file", "required", "multipart uploads carry the CSV in the field 'file'")
+        data = await upload.read()
+    else:
+        data = raw
+    try:
+        text_body = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise field_error("file", "invalidFormat", "the CSV must be UTF-8") from exc
+    reader = csv.DictReader(io.StringIO(text_body))
+    missing = [c for c in ("customerAlias", "eventType", "eventTimestamp") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise field_error("file", "required", f"missing required column(s): {', '.join(missing)}")
+    elements: list[dict[str, Any]] = []
+    positions: list[int] = []
+    for row in reader:
+        if len(elements) >= MAX_CSV_ROWS:
+            raise field_error("file", "outOfRange", f"a CSV upload holds at most {MAX_CSV_ROWS} rows")
+        known = {"customerAlias", "eventType", "eventTimestamp", "customerEventId"}
+        element: dict[str, Any] = {k: v for k, v in row.items() if k in known and v not in (None, "")}
+        element["eventProperties"] = {k: v for k, v in row.items() if k not in known and k and v not in (None, "")}
+        elements.append(element)
+        positions.append(reader.line_num)
+    if not elements:
+        raise field_error("file", "outOfRange", "the CSV has no data rows")
+    received = real_now()
+    return await _run_sync(
+        lambda: _store_usage_batch(
+            request,
+            who,
+            raw,
+            elements,
+            lambda body, path, errors: ingest.usage_event(body, path, errors, received),
+            "row",
+            positions,
+        )
+    )
+
+
+async def _run_sync(fn: Callable[[], Response]) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn)
+
+
+@router.get("/usage-events")
+def list_usage_events(request: Request, who: Caller = Depends(caller)) -> Response:
+    query = Query(request)
+    page = page_params(query)
+    stmt = select(UsageEvent).where(UsageEvent.account_id == who.account_id)
+    for name, column in (
+        ("customerAlias", UsageEvent.customer_alias),
+        ("eventType", UsageEvent.event_type),
+        ("customerEventId", UsageEvent.customer_event_id),
+    ):
+        if query.get(name) is not None:
+            stmt = stmt.where(column == query.get(name))
+    before, after = query.timestamp("eventTimestampBefore"), query.timestamp("eventTimestampAfter")
+    if before is not None:
+        stmt = stmt.where(UsageEvent.event_timestamp < before)
+    if after is not None:
+        stmt = stmt.where(UsageEvent.event_timestamp > after)
+    if query.boolean("unmappedAliasesOnly"):
+        mapped = select(CustomerAlias.value).where(
+            CustomerAlias.account_id == who.account_id, CustomerAlias.deleted_at.is_(None)
+        )
+        ids = select(Customer.id.cast(UsageEvent.customer_alias.type)).where(Customer.account_id == who.account_id)
+        stmt = stmt.where(UsageEvent.customer_alias.not_in(mapped), UsageEvent.customer_alias.not_in(ids))
+    query.raise_if_errors()
+    return list_page(page, stmt, UsageEvent.ingest_seq, UsageEvent.id, usage_event_json)
+
+
+@router.get("/usage-events/{event_id}")
+def get_usage_event(event_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        event = owned(s, UsageEvent, who.account_id, event_id)
+        if event is None:
+            raise not_found("usage event")
+        return JSONResponse(usage_event_json(event))
+
+
+@router.get("/usage-metrics/{metric_id}/calculate")
+def calculate_metric(metric_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
+    """The metric over the given aliases and inclusive dates, through the billing aggregation (SPEC §2.5)."""
+    from billrun.billing.loading import metric_json
+    from billrun.domain.inputs import metric_from_json
+
+    query = Query(request)
+    aliases = [a for a in (query.get("customerAliases") or "").split(",") if a]
+    start, end = query.date("periodStart"), query.date("periodEnd")
+    if not aliases:
+        query.errors.append(FieldError("required", "customerAliases is required", "customerAliases"))
+    if start is None and not query.errors:
+        query.errors.append(FieldError("required", "periodStart is required", "periodStart"))
+    if end is None and not query.errors:
+        query.errors.append(FieldError("required", "periodEnd is required", "periodEnd"))
+    if start and end and end < start:
+        query.errors.append(FieldError("outOfRange", "periodEnd must not be before periodStart", "periodEnd"))
+    query.raise_if_errors()
+    assert start is not None and end is not None
+    with unit_of_work() as s:
+        metric = owned(s, UsageMetric, who.account_id, metric_id)
+        if metric is None or metric.deleted_at is not None:
+            raise not_found("usage metric")
+        spec = metric_from_json(str(metric.id), metric_json(metric))
+        value = usage_repo.aggregate(s, who.account_id, spec, aliases, DateRange(start, end))
+        ids = sorted(value.event_ids)
+    return JSONResponse(
+        {
+            "name": metric.name,
+            "metricType": metric.metric_type,
+            "eventType": metric.event_type,
+            "aggregationType": metric.aggregation_type,
+            "eventCount": value.event_count,
+            "value": value.value,
+            "unit": metric.unit,
+            "minEventId": ids[0] if ids else None,
+            "maxEventId": ids[-1] if ids else None,
+        }
+    )
+
+
+# --- seat events ----------------------------------------------------------------------------------------------
+
+
+def _seat_types(s: Session, account_id: uuid.UUID) -> set[str]:
+    return set(s.execute(select(SeatMetric.seat_type).where(SeatMetric.account_id == account_id)).scalars())
+
+
+@router.post("/seat-events", status_code=201)
+def create_seat_event(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
+    body = parse_json(raw)
+
+    def action(s: Session) -> tuple[int, Any]:
+        errors: list[FieldError] = []
+        event = ingest.seat_event(body, "", errors, _seat_types(s, who.account_id))
+        if errors or event is None:
+            raise validation_error(errors)
+        stored, superseded = event_repo.insert_seat_events(s, who.account_id, [event], real_now())
+        _trigger_recalculation(s, who, [event], superseded)
+        return 201, _new_seat_json(who, stored[0], event)
+
+    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+
+
+@router.post("/seat-events/batch")
+def create_seat_batch(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
+    elements = _events_list(parse_json(raw))
+
+    def action(s: Session) -> tuple[int, Any]:
+        types = _seat_types(s, who.account_id)
+        valid, failures = ingest.batch(
+            elements, lambda body, path, errors: ingest.seat_event(body, path, errors, types)
+        )
+        events = [e for _, e in valid]
+        stored, superseded = event_repo.insert_seat_events(s, who.account_id, events, real_now())
+        _trigger_recalculation(s, who, events, superseded)
+        items = [
+            {**_new_seat_json(who, row, event), "index": index}
+            for (index, event), row in zip(valid, stored, strict=True)
+        ]
+        return _batch_response(items, failures, "index")
+
+    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+
+
+@router.get("/seat-events")
+def list_seat_events(request: Request, who: Caller = Depends(caller)) -> Response:
+    query = Query(request)
+    page = page_params(query)
+    stmt = select(SeatEvent).where(SeatEvent.account_id == who.account_id)
+    for name, column in (("customerAlias", SeatEvent.customer_alias), ("seatType", SeatEvent.seat_type)):
+        if query.get(name) is not None:
+            stmt = stmt.where(column == query.get(name))
+    before, after = query.timestamp("eventTimestampBefore"), query.timestamp("eventTimestampAfter")
+    if before is not None:
+        stmt = stmt.where(SeatEvent.event_timestamp < before)
+    if after is not None:
+        stmt = stmt.where(SeatEvent.event_timestamp > after)
+    query.raise_if_errors()
+    return list_page(page, stmt, SeatEvent.ingest_seq, SeatEvent.id, seat_event_json)
+
+
+@router.get("/seat-events/{event_id}")
+def get_seat_event(event_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        event = owned(s, SeatEvent, who.account_id, event_id)
+        if event is None:
+            raise not_found("seat event")
+        return JSONResponse(seat_event_json(event))
+
+
+@router.get("/seat-balances")
+def seat_balances(request: Request, who: Caller = Depends(caller)) -> Response:
+    """Current balances per mapped customer, computed as billing computes them (SPEC §4.7.1)."""
+    query = Query(request)
+    as_of = query.timestamp("asOf") or real_now()
+    exclude_zero = query.boolean("excludeZeroQuantity")
+    wanted = [a for a in (query.get("customerAliases") or "").split(",") if a]
+    query.raise_if_errors()
+    items = []
+    with unit_of_work() as s:
+        customers: list[Customer] = []
+        if wanted:
+            for alias in wanted:
+                found = customer_repo.by_alias(s, who.account_id, alias)
+                if found is not None and found not in customers:
+                    customers.append(found)
+        else:
+            customers = list(
+                s.execute(
+                    select(Customer).where(Customer.account_id == who.account_id).order_by(Customer.created_at)
+                ).scalars()
+            )
+        types = sorted(_seat_types(s, who.account_id))
+        for customer in customers:
+            aliases = customer_repo.alias_set(s, who.account_id, customer.id, roll_up=False)
+            balances: list[dict[str, Any]] = []
+            for seat_type in types:
+                rows = usage_repo.seat_rows(
+                    s, who.account_id, seat_type, aliases, before=as_of + dt.timedelta(microseconds=1)
+                )
+                if not rows:
+                    continue
+                timeline = SeatTimeline.build(
+                    [
+                        SeatEventRecord(
+                            r.ingest_seq,
+                            r.customer_event_id,
+                            r.customer_alias,
+                            r.seat_type,
+                            r.event_timestamp,
+                            r.total,
+                            r.id,
+                        )
+                        for r in rows
+                    ],
+                    seat_type,
+                    aliases,
+                )
+                changed = timeline.changes[-1][0] if timeline.changes else None
+                balances.append(
+                    {"seatType": seat_type, "total": timeline.balance_at(as_of), "changeTimestamp": ts(changed)}
+                )
+            total = sum(int(b["total"]) for b in balances)
+            if exclude_zero and total == 0:
+                continue
+            items.append(
+                {
+                    "id": str(customer.id),
+                    "legalName": customer.legal_name,
+                    "customerAliases": customer_repo.alias_values(s, customer.id),
+                    "total": total,
+                    "changeTimestamp": max(
+                        (b["changeTimestamp"] for b in balances if b["changeTimestamp"]), default=None
+                    ),
+                    "balances": balances,
+                }
+            )
+    return JSONResponse({"items": items, "pagination": {"after": None, "before": None, "totalResultSize": len(items)}})

@@ -1,0 +1,558 @@
+"""Invoices, line items and groups, lifecycle actions, manual invoices (SPEC §2.12, §4.14)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import false, func, select
+from sqlalchemy.orm import Session
+
+from billrun.api.errors import conflict, field_error, invalid_transition, not_found
+from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
+from billrun.api.listing import list_page
+from billrun.api.serialize import day, ident, money, plain, ts
+from billrun.billing import lifecycle, recalculation
+from billrun.billing.clock import real_now
+from billrun.billing.invoicing import customer_emails
+from billrun.domain.money import SUPPORTED_CURRENCIES, round_money
+from billrun.store import taxes
+from billrun.store.common import owned
+from billrun.store.db import unit_of_work
+from billrun.store.models import (
+    BillingSchedule,
+    CalculationSnapshot,
+    Customer,
+    Invoice,
+    InvoiceLineItem,
+    InvoiceLineItemGroup,
+    TaxRate,
+)
+from billrun.validation import Fields
+
+router = APIRouter()
+STATUSES = ["IN_PROGRESS", "DRAFT", "FINAL", "SENT", "VOIDED"]
+PAYMENT_STATUSES = ["UNPAID", "PARTIALLY_PAID", "PAID", "UNCOLLECTIBLE"]
+
+
+def invoice_json(i: Invoice) -> dict[str, Any]:
+    return {
+        "id": str(i.id),
+        "sequenceAccountId": str(i.account_id),
+        "billingScheduleId": ident(i.billing_schedule_id),
+        "billingRunId": ident(i.billing_run_id),
+        "customerId": str(i.customer_id),
+        "status": i.status,
+        "currency": i.currency,
+        "invoiceNumber": i.invoice_number,
+        "issueDate": day(i.issue_date),
+        "dueDate": day(i.due_date),
+        "purchaseOrderNumber": i.purchase_order_number,
+        "reference": i.reference,
+        "memo": i.memo,
+        "customerEmails": i.customer_emails,
+        "customerLegalCompanyName": i.customer_legal_company_name,
+        "customerBillingAddress": i.customer_billing_address,
+        "customerShippingAddress": i.customer_billing_address,
+        "customerTaxId": None,
+        "customerTaxStatus": i.customer_tax_status,
+        "paymentOptions": [],
+        "billingPeriod": {"start": day(i.billing_period_start), "endInclusive": day(i.billing_period_end)}
+        if i.billing_period_start
+        else None,
+        "totalTax": money(i.total_tax, i.currency),
+        "netTotal": money(i.net_total, i.currency),
+        "grossTotal": money(i.gross_total, i.currency),
+        "metadata": i.metadata_,
+        "paymentStatus": i.payment_status,
+        "createdAt": ts(i.created_at),
+        "updatedAt": ts(i.updated_at),
+        "creditNoteIds": [],
+        "linkedServices": [],
+        "accountingDate": day(i.accounting_date),
+        "calculatedAt": ts(i.calculated_at),
+        "warnings": i.warnings,
+    }
+
+
+def line_json(line: InvoiceLineItem, currency: str) -> dict[str, Any]:
+    start, end = line.service_period_start, line.service_period_end
+    return {
+        "id": str(line.id),
+        "invoiceId": str(line.invoice_id),
+        "groupId": ident(line.group_id),
+        "index": line.index,
+        "title": line.title,
+        "description": line.description,
+        "quantity": plain(line.quantity),
+        "rate": plain(line.rate),
+        "rateDisplay": line.rate_display,
+        "discountTotal": money(line.discount_total, currency),
+        "taxRate": plain(line.tax_rate),
+        "taxRateId": ident(line.tax_rate_id),
+        "netTotal": money(line.net_total, currency),
+        "totalTax": money(line.total_tax, currency),
+        "grossTotal": money(line.gross_total, currency),
+        "priceId": ident(line.price_id),
+        "servicePeriod": {"startDate": day(start), "endDate": day(end)} if start else None,
+        "servicePeriodStart": f"{start.isoformat()}T00:00:00.000000Z" if start else None,
+        "servicePeriodEnd": f"{end.isoformat()}T23:59:59.999999Z" if end else None,
+        "kind": line.kind,
+        "source": line.source,
+        "integrationIds": [],
+    }
+
+
+def _invoice(s: Session, who: Caller, invoice_id: str, lock: bool = False) -> Invoice:
+    invoice = owned(s, Invoice, who.account_id, invoice_id, lock=lock)
+    if invoice is None:
+        raise not_found("invoice")
+    return invoice
+
+
+@router.get("/invoices")
+def list_invoices(request: Request, who: Caller = Depends(caller)) -> Response:
+    query = Query(request)
+    page = page_params(query, ["CUSTOMER_LEGAL_COMPANY_NAME", "GROSS_TOTAL", "ACCOUNTING_DATE"])
+    stmt = select(Invoice).where(Invoice.account_id == who.account_id)
+    status = query.enum("invoiceStatus", STATUSES)
+    if status:
+        stmt = stmt.where(Invoice.status == status)
+    payment = query.enum("invoicePaymentStatus", PAYMENT_STATUSES)
+    if payment:
+        stmt = stmt.where(Invoice.payment_status == payment)
+    for name, column in (
+        ("customerId", Invoice.customer_id),
+        ("billingScheduleId", Invoice.billing_schedule_id),
+        ("billingRunId", Invoice.billing_run_id),
+    ):
+        value = query.uuid(name)
+        if value is not None:
+            stmt = stmt.where(column == value) if value else stmt.where(false())
+    before, after = query.date("invoiceBefore"), query.date("invoiceAfter")
+    if before:
+        stmt = stmt.where(Invoice.billing_period_start < before)
+    if after:
+        stmt = stmt.where(Invoice.billing_period_start > after)
+    currencies = query.enum_list("invoiceCurrency", sorted(SUPPORTED_CURRENCIES))
+    if currencies:
+        stmt = stmt.where(Invoice.currency.in_(currencies))
+    if query.boolean("excludeZeroQuantity"):
+        nonzero = select(InvoiceLineItem.invoice_id).where(InvoiceLineItem.quantity != 0)
+        stmt = stmt.where(Invoice.id.in_(nonzero))
+    query.raise_if_errors()
+    sort = {
+        "CUSTOMER_LEGAL_COMPANY_NAME": Invoice.customer_legal_company_name,
+        "GROSS_TOTAL": Invoice.gross_total,
+        "ACCOUNTING_DATE": Invoice.accounting_date,
+    }.get(page.sort_by, Invoice.created_at)
+    return list_page(page, stmt, sort, Invoice.id, invoice_json)
+
+
+@router.get("/invoices/{invoice_id}")
+def get_invoice(invoice_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        return JSONResponse(invoice_json(_invoice(s, who, invoice_id)))
+
+
+@router.get("/invoices/{invoice_id}/line-items")
+def get_line_items(invoice_id: str, who: Caller = Depends(caller)) -> Response:
+    """All lines in index order, in the list envelope (SPEC §2.12: an invoice holds at most 1,000 lines)."""
+    with unit_of_work() as s:
+        invoice = _invoice(s, who, invoice_id)
+        lines = s.execute(
+            select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id).order_by(InvoiceLineItem.index)
+        ).scalars()
+        items = [line_json(line, invoice.currency) for line in lines]
+    return JSONResponse({"items": items, "pagination": {"after": None, "before": None, "totalResultSize": len(items)}})
+
+
+@router.get("/invoices/{invoice_id}/line-item-groups")
+def get_groups(invoice_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        invoice = _invoice(s, who, invoice_id)
+        groups = s.execute(
+            select(InvoiceLineItemGroup)
+            .where(InvoiceLineItemGroup.invoice_id == invoice.id)
+            .order_by(InvoiceLineItemGroup.index)
+        ).scalars()
+        items = [
+            {
+                "id": str(g.id),
+                "invoiceId": str(g.invoice_id),
+                "title": g.title,
+                "description": g.description,
+                "index": g.index,
+                "netTotal": money(g.net_total, invoice.currency),
+                "totalTax": money(g.total_tax, invoice.currency),
+                "grossTotal": money(g.gross_total, invoice.currency),
+                "taxCategory": None,
+            }
+            for g in groups
+        ]
+    return JSONResponse({"items": items, "pagination": {"after": None, "before": None, "totalResultSize": len(items)}})
+
+
+@router.get("/invoices/{invoice_id}/calculation-snapshot")
+def get_snapshot(invoice_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        invoice = _invoice(s, who, invoice_id)
+        snapshot = s.execute(
+            select(CalculationSnapshot)
+            .where(CalculationSnapshot.invoice_id == invoice.id)
+            .order_by(CalculationSnapshot.created_at.desc(), CalculationSnapshot.id.desc())
+            .limit(1)
+        ).scalar()
+        if snapshot is None:
+            raise not_found("calculation snapshot")
+        history = s.execute(select(func.count()).where(CalculationSnapshot.invoice_id == invoice.id)).scalar_one()
+        return JSONResponse(
+            {
+                "invoiceId": str(invoice.id),
+                "createdAt": ts(snapshot.created_at),
+                "calculations": history,
+                **snapshot.body,
+            }
+        )
+
+
+def _action(name: str) -> Any:
+    def endpoint(
+        invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+    ) -> Response:
+        def action(s: Session) -> tuple[int, Any]:
+            invoice = _invoice(s, who, invoice_id, lock=True)
+            try:
+                if name == "draft":
+                    lifecycle.apply_action(s, invoice, name)
+                    invoice.status = "IN_PROGRESS"
+                    recalculation.recalculate_invoice(s, invoice)
+                    invoice.status = "DRAFT"
+                else:
+                    lifecycle.apply_action(s, invoice, name)
+            except lifecycle.TransitionRefused as exc:
+                raise invalid_transition(exc.current, exc.action) from exc
+            return 200, invoice_json(invoice)
+
+        return run_mutation(request, who, raw, action)
+
+    endpoint.__name__ = f"invoice_{name.replace('-', '_')}"
+    return endpoint
+
+
+for _name in ("finalize", "send", "finalize-and-send", "void", "draft"):
+    router.post(f"/invoices/{{invoice_id}}/{_name}")(_action(_name))
+
+
+@router.post("/invoices/{invoice_id}/recalculate")
+def recalculate(
+    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    """Synchronous recalculation of one DRAFT or IN_PROGRESS invoice (SPEC §5.7)."""
+
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        if invoice.status not in ("DRAFT", "IN_PROGRESS"):
+            raise invalid_transition(invoice.status, "recalculate")
+        recalculation.recalculate_invoice(s, invoice)
+        return 200, invoice_json(invoice)
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.post("/invoices/recalculate", status_code=202)
+def recalculate_many(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
+    v = Fields(parse_json(raw))
+    ids = v.string_list("invoiceIds")
+    schedule_ref = v.string("billingScheduleId", required=False)
+    if not ids and schedule_ref is None:
+        v.error("invoiceIds", "required", "give invoiceIds or billingScheduleId")
+    v.raise_if_errors()
+
+    def action(s: Session) -> tuple[int, Any]:
+        if schedule_ref is not None:
+            schedule = owned(s, BillingSchedule, who.account_id, schedule_ref)
+            if schedule is None:
+                raise field_error("billingScheduleId", "unknownReference", "no such billing schedule")
+            recalculation.request_for_schedule(s, schedule)
+            found = list(
+                s.execute(
+                    select(Invoice.id).where(
+                        Invoice.billing_schedule_id == schedule.id, Invoice.status.in_(["DRAFT", "IN_PROGRESS"])
+                    )
+                ).scalars()
+            )
+        else:
+            found = []
+            for raw_id in ids:
+                invoice = owned(s, Invoice, who.account_id, raw_id)
+                if invoice is None:
+                    raise field_error("invoiceIds", "unknownReference", f"no invoice {raw_id}")
+                if invoice.status in ("DRAFT", "IN_PROGRESS"):
+                    recalculation.recalculate_invoice(s, invoice)
+                    found.append(invoice.id)
+        return 202, {"invoiceIds": [str(i) for i in found]}
+
+    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+
+
+@router.delete("/invoices/{invoice_id}", status_code=204)
+def delete(
+    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        try:
+            lifecycle.delete_invoice(s, invoice)
+        except lifecycle.TransitionRefused as exc:
+            raise invalid_transition(exc.current, exc.action) from exc
+        return 204, None
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.put("/invoices/{invoice_id}/payment-status")
+def payment_status(
+    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    v = Fields(parse_json(raw))
+    status = v.enum("paymentStatus", PAYMENT_STATUSES)
+    v.raise_if_errors()
+
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        if invoice.status not in ("FINAL", "SENT"):
+            raise invalid_transition(invoice.status, "set the payment status of")
+        invoice.payment_status = status or invoice.payment_status
+        invoice.updated_at = real_now()
+        return 200, invoice_json(invoice)
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.put("/invoices/{invoice_id}")
+def update_invoice(
+    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    v = Fields(parse_json(raw))
+    fields: dict[str, Any] = {}
+    for key, column in (("purchaseOrderNumber", "purchase_order_number"), ("reference", "reference")):
+        if key in v.body:
+            fields[column] = v.string(key, required=False)
+    if "memo" in v.body:
+        fields["memo"] = v.string("memo", required=False, max_len=10_000)
+    if "dueDate" in v.body:
+        fields["due_date"] = v.date("dueDate", required=False)
+    if "customerEmails" in v.body:
+        fields["customer_emails"] = v.string_list("customerEmails")
+    if "metadata" in v.body:
+        fields["metadata_"] = [
+            {"key": m.string("key"), "value": m.string("value", max_len=4000)}
+            for m in (Fields(e, p, v.errors) for p, e in v.items("metadata"))
+        ]
+    v.raise_if_errors()
+
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        if invoice.status not in ("DRAFT", "IN_PROGRESS"):
+            raise invalid_transition(invoice.status, "edit")
+        for column, value in fields.items():
+            setattr(invoice, column, value)
+        invoice.updated_at = real_now()
+        return 200, invoice_json(invoice)
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.post("/invoices", status_code=201)
+def create_manual_invoice(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
+    body = parse_json(raw)
+
+    def action(s: Session) -> tuple[int, Any]:
+        v = Fields(body)
+        customer = owned(s, Customer, who.account_id, v.string("customerId"))
+        if customer is None and "customerId" in v.body:
+            v.error("customerId", "unknownReference", "customerId does not name a customer")
+        currency = v.enum("currency", sorted(SUPPORTED_CURRENCIES))
+        schedule_id = None
+        if v.has("billingScheduleId"):
+            schedule = owned(s, BillingSchedule, who.account_id, v.raw("billingScheduleId"))
+            if schedule is None:
+                v.error("billingScheduleId", "unknownReference", "no such billing schedule")
+            else:
+                schedule_id = schedule.id
+        period = v.child("billingPeriod", required=False)
+        start = period.date("start") if period else None
+        end = period.date("endInclusive") if period else None
+        accounting = v.date("accountingDate", required=False)
+        texts = {k: v.string(k, required=False) for k in ("purchaseOrderNumber", "reference")}
+        memo = v.string("memo", required=False, max_len=10_000)
+        v.raise_if_errors()
+        assert customer is not None and currency is not None
+        now = real_now()
+        invoice = Invoice(
+            id=uuid.uuid4(),
+            account_id=who.account_id,
+            customer_id=customer.id,
+            billing_schedule_id=schedule_id,
+            currency=currency,
+            status="DRAFT",
+            purchase_order_number=texts["purchaseOrderNumber"],
+            reference=texts["reference"],
+            memo=memo,
+            customer_emails=customer_emails(customer.contacts),
+            customer_legal_company_name=customer.legal_name,
+            customer_billing_address=customer.address,
+            customer_tax_status=customer.tax_status,
+            billing_period_start=start,
+            billing_period_end=end,
+            accounting_date=accounting,
+            calculated_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(invoice)
+        s.flush()
+        return 201, invoice_json(invoice)
+
+    return run_mutation(request, who, raw, action)
+
+
+def _manual_line_fields(s: Session, who: Caller, v: Fields, invoice: Invoice, partial: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not partial or "title" in v.body:
+        out["title"] = v.string("title")
+    if not partial or "description" in v.body:
+        out["description"] = v.string("description", required=False, max_len=4000)
+    if not partial or "quantity" in v.body:
+        out["quantity"] = v.decimal("quantity")
+    if not partial or "rate" in v.body:
+        out["rate"] = v.decimal("rate")
+    if v.has("taxRateId"):
+        rate = owned(s, TaxRate, who.account_id, v.raw("taxRateId"))
+        if rate is None:
+            v.error("taxRateId", "unknownReference", "taxRateId does not name a tax rate")
+        else:
+            version = taxes.current_versions(s, [rate.id]).get(rate.id)
+            out["tax_rate_id"] = rate.id
+            out["tax_rate"] = version.amount if version else Decimal(0)
+    if v.has("servicePeriod"):
+        period = v.child("servicePeriod")
+        if period is not None:
+            out["service_period_start"] = period.date("startDate")
+            out["service_period_end"] = period.date("endDate")
+    return out
+
+
+def _reprice(line: InvoiceLineItem, currency: str) -> None:
+    line.net_total = round_money(line.quantity * line.rate, currency)
+    line.total_tax = round_money(line.net_total * (line.tax_rate or 0), currency)
+    line.gross_total = line.net_total + line.total_tax
+
+
+def _retotal(s: Session, invoice: Invoice) -> None:
+    lines = list(s.execute(select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id)).scalars())
+    invoice.net_total = sum((ln.net_total for ln in lines), Decimal(0))
+    invoice.total_tax = sum((ln.total_tax for ln in lines), Decimal(0))
+    invoice.gross_total = invoice.net_total + invoice.total_tax
+    invoice.updated_at = real_now()
+
+
+@router.get("/invoices/{invoice_id}/line-items/{line_id}")
+def get_line(invoice_id: str, line_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        invoice = _invoice(s, who, invoice_id)
+        line = owned(s, InvoiceLineItem, who.account_id, line_id)
+        if line is None or line.invoice_id != invoice.id:
+            raise not_found("line item")
+        return JSONResponse(line_json(line, invoice.currency))
+
+
+@router.post("/invoices/{invoice_id}/line-items", status_code=201)
+def add_line(
+    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    body = parse_json(raw)
+
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        if invoice.status != "DRAFT":
+            raise invalid_transition(invoice.status, "add lines to")
+        v = Fields(body)
+        fields = _manual_line_fields(s, who, v, invoice, partial=False)
+        v.raise_if_errors()
+        index = s.execute(select(func.count()).where(InvoiceLineItem.invoice_id == invoice.id)).scalar_one()
+        line = InvoiceLineItem(
+            id=uuid.uuid4(),
+            account_id=who.account_id,
+            invoice_id=invoice.id,
+            index=index,
+            rate_display="ABSOLUTE",
+            discount_total=Decimal(0),
+            kind="MANUAL",
+            source="MANUAL",
+            tax_rate=Decimal(0),
+            net_total=Decimal(0),
+            total_tax=Decimal(0),
+            gross_total=Decimal(0),
+            **fields,
+        )
+        _reprice(line, invoice.currency)
+        s.add(line)
+        s.flush()
+        _retotal(s, invoice)
+        return 201, line_json(line, invoice.currency)
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.put("/invoices/{invoice_id}/line-items/{line_id}")
+def update_line(
+    invoice_id: str, line_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    body = parse_json(raw)
+
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        line = owned(s, InvoiceLineItem, who.account_id, line_id, lock=True)
+        if line is None or line.invoice_id != invoice.id:
+            raise not_found("line item")
+        if line.source != "MANUAL":
+            raise conflict("engine lines are recomputed and cannot be edited", "invalidStatusTransition")
+        if invoice.status != "DRAFT":
+            raise invalid_transition(invoice.status, "edit lines of")
+        v = Fields(body)
+        fields = _manual_line_fields(s, who, v, invoice, partial=True)
+        v.raise_if_errors()
+        for column, value in fields.items():
+            setattr(line, column, value)
+        _reprice(line, invoice.currency)
+        s.flush()
+        _retotal(s, invoice)
+        return 200, line_json(line, invoice.currency)
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.delete("/invoices/{invoice_id}/line-items/{line_id}", status_code=204)
+def delete_line(
+    invoice_id: str, line_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        line = owned(s, InvoiceLineItem, who.account_id, line_id, lock=True)
+        if line is None or line.invoice_id != invoice.id:
+            raise not_found("line item")
+        if line.source != "MANUAL":
+            raise conflict("engine lines are recomputed and cannot be deleted", "invalidStatusTransition")
+        if invoice.status != "DRAFT":
+            raise invalid_transition(invoice.status, "delete lines of")
+        s.delete(line)
+        s.flush()
+        _retotal(s, invoice)
+        return 204, None
+
+    return run_mutation(request, who, raw, action)

@@ -1,0 +1,368 @@
+"""Billing schedules (SPEC §2.11, §4.15) and time travellers (SPEC §2.13, §7)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import false, select
+from sqlalchemy.orm import Session
+
+from billrun.api.errors import conflict, field_error, not_found
+from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
+from billrun.api.listing import list_page
+from billrun.api.routers.catalog import price_json
+from billrun.api.schedule_input import parse_schedule
+from billrun.api.serialize import day, ident, number, ts
+from billrun.billing import recalculation, travel
+from billrun.billing.clock import real_now, schedule_now
+from billrun.billing.dispatch import dispatcher
+from billrun.billing.loading import load_context, phases_of
+from billrun.billing.schedules import create_schedule, initial_status, update_schedule
+from billrun.domain import drafting
+from billrun.store import runs as run_repo
+from billrun.store.common import owned
+from billrun.store.db import unit_of_work
+from billrun.store.models import (
+    BillingSchedule,
+    PhaseDiscount,
+    PhaseMinimum,
+    Price,
+    ScheduleTaxRate,
+    TimeTraveller,
+)
+from billrun.validation import Fields
+
+router = APIRouter()
+
+
+def schedule_json(s: Session, schedule: BillingSchedule) -> dict[str, Any]:
+    phases = phases_of(s, schedule.id)
+    discounts = list(
+        s.execute(
+            select(PhaseDiscount)
+            .where(PhaseDiscount.billing_schedule_id == schedule.id)
+            .order_by(PhaseDiscount.position)
+        ).scalars()
+    )
+    minimums = list(
+        s.execute(
+            select(PhaseMinimum).where(PhaseMinimum.billing_schedule_id == schedule.id).order_by(PhaseMinimum.position)
+        ).scalars()
+    )
+    mapping = list(
+        s.execute(select(ScheduleTaxRate).where(ScheduleTaxRate.billing_schedule_id == schedule.id)).scalars()
+    )
+    price_ids = list(dict.fromkeys(pid for p in phases for pid in p.price_ids))
+    prices = {
+        str(p.id): p
+        for p in s.execute(select(Price).where(Price.id.in_([uuid.UUID(pid) for pid in price_ids]))).scalars()
+    }
+    ctx = load_context(s, schedule, with_aliases=False)
+    first = drafting.first_drafting_date(ctx.spec)
+    return {
+        "id": str(schedule.id),
+        "customerId": str(schedule.customer_id),
+        "status": schedule.status,
+        "startDate": day(schedule.start_date),
+        "endDate": day(schedule.end_date),
+        "taxRates": [{"priceId": str(m.price_id), "taxRateId": str(m.tax_rate_id)} for m in mapping],
+        "firstBillingDate": day(first),
+        "autoIssueInvoices": schedule.auto_issue_invoices,
+        "purchaseOrderNumber": schedule.purchase_order_number,
+        "reference": schedule.reference,
+        "label": schedule.label,
+        "recurrenceDayOfMonth": schedule.recurrence_day_of_month,
+        "prices": [price_json(prices[pid]) for pid in price_ids if pid in prices],
+        "phases": [
+            {
+                "id": str(p.id),
+                "createdAt": ts(p.created_at),
+                "billingScheduleId": str(schedule.id),
+                "priceIds": p.price_ids,
+                "startDate": day(p.start_date),
+                "endDate": day(p.end_date),
+                "recurrencePreference": p.recurrence_preference,
+                "discounts": [
+                    {
+                        "id": str(d.id),
+                        "type": d.type,
+                        "amount": number(d.amount),
+                        "message": d.message,
+                        "separateLineItem": d.separate_line_item,
+                        "restrictToPrices": d.restrict_to_prices,
+                    }
+                    for d in discounts
+                    if d.phase_id == p.id
+                ],
+                "minimums": [
+                    {
+                        "id": str(m.id),
+                        "sequenceAccountId": str(m.account_id),
+                        "billingScheduleId": str(schedule.id),
+                        "phaseId": str(p.id),
+                        "amount": number(m.amount),
+                        "restrictToPrices": m.restrict_to_prices,
+                        "createdAt": ts(m.created_at),
+                        "updatedAt": ts(m.updated_at),
+                    }
+                    for m in minimums
+                    if m.phase_id == p.id
+                ],
+            }
+            for p in phases
+        ],
+        "createdAt": ts(schedule.created_at),
+        "updatedAt": ts(schedule.updated_at),
+        "lastInvoiceId": ident(schedule.last_invoice_id),
+        "archivedAt": ts(schedule.archived_at),
+        "rollUpBilling": schedule.roll_up_billing,
+        "integrationIds": schedule.integration_ids,
+        "attachmentAssets": [],
+        "paymentProvider": schedule.payment_provider,
+        "timeTravellerId": ident(schedule.time_traveller_id),
+    }
+
+
+@router.post("/billing-schedules", status_code=201)
+def create(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
+    body = parse_json(raw)
+    traveller_ids: list[uuid.UUID] = []
+
+    def action(s: Session) -> tuple[int, Any]:
+        v, parsed = parse_schedule(s, who.account_id, body)
+        v.raise_if_errors()
+        assert parsed is not None
+        schedule = create_schedule(s, who.account_id, parsed)
+        if parsed.time_traveller is not None and parsed.time_traveller.status == "IN_PROGRESS":
+            traveller_ids.append(parsed.time_traveller.id)
+        s.flush()
+        return 201, schedule_json(s, schedule)
+
+    def after() -> None:
+        for traveller_id in traveller_ids:
+            dispatcher().advance_traveller(traveller_id)
+
+    return run_mutation(request, who, raw, action, after_commit=after)
+
+
+@router.get("/billing-schedules")
+def list_schedules(request: Request, who: Caller = Depends(caller)) -> Response:
+    query = Query(request)
+    page = page_params(query, ["START_DATE"])
+    stmt = select(BillingSchedule).where(BillingSchedule.account_id == who.account_id)
+    customer = query.uuid("customerId")
+    if customer is not None:
+        stmt = stmt.where(BillingSchedule.customer_id == customer) if customer else stmt.where(false())
+    status = query.enum("status", ["DRAFT", "PENDING", "ACTIVE", "SUSPENDED", "CANCELLED", "COMPLETED"])
+    if status:
+        stmt = stmt.where(BillingSchedule.status == status)
+    if query.get("autoSendInvoices") is not None:
+        stmt = stmt.where(BillingSchedule.auto_issue_invoices == query.boolean("autoSendInvoices"))
+    if query.get("label"):
+        stmt = stmt.where(BillingSchedule.label == query.get("label"))
+    if not query.boolean("includeArchived"):
+        stmt = stmt.where(BillingSchedule.archived_at.is_(None))
+    query.raise_if_errors()
+    sort = BillingSchedule.start_date if page.sort_by == "START_DATE" else BillingSchedule.created_at
+
+    def serialize(row: BillingSchedule) -> dict[str, Any]:
+        with unit_of_work() as s:
+            return schedule_json(s, row)
+
+    return list_page(page, stmt, sort, BillingSchedule.id, serialize)
+
+
+@router.get("/billing-schedules/{schedule_id}")
+def get_schedule(schedule_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        schedule = owned(s, BillingSchedule, who.account_id, schedule_id)
+        if schedule is None:
+            raise not_found("billing schedule")
+        return JSONResponse(schedule_json(s, schedule))
+
+
+@router.put("/billing-schedules/{schedule_id}")
+def update(
+    schedule_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    body = parse_json(raw)
+    travellers: list[uuid.UUID] = []
+
+    def action(s: Session) -> tuple[int, Any]:
+        schedule = owned(s, BillingSchedule, who.account_id, schedule_id, lock=True)
+        if schedule is None:
+            raise not_found("billing schedule")
+        if schedule.status not in ("DRAFT", "PENDING", "ACTIVE"):
+            raise conflict(f"a {schedule.status} schedule cannot be edited", "invalidStatusTransition", "status")
+        for key in ("customerId", "timeTravellerId", "isDraft"):
+            if key in body and isinstance(body, dict):
+                body.pop(key)
+        v, parsed = parse_schedule(s, who.account_id, body, updating=True, customer_id=schedule.customer_id)
+        v.raise_if_errors()
+        assert parsed is not None
+        update_schedule(s, schedule, parsed)
+        if schedule.time_traveller_id:
+            travellers.append(schedule.time_traveller_id)
+        return 200, schedule_json(s, schedule)
+
+    def after() -> None:
+        recalculation.kick()
+        for traveller_id in travellers:
+            dispatcher().advance_traveller(traveller_id)
+
+    return run_mutation(request, who, raw, action, after_commit=after)
+
+
+@router.put("/billing-schedules/{schedule_id}/activate")
+def activate(
+    schedule_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    def action(s: Session) -> tuple[int, Any]:
+        schedule = owned(s, BillingSchedule, who.account_id, schedule_id, lock=True)
+        if schedule is None:
+            raise not_found("billing schedule")
+        if schedule.status != "DRAFT":
+            raise conflict(
+                f"only DRAFT schedules can be activated (this one is {schedule.status})",
+                "invalidStatusTransition",
+                "status",
+            )
+        schedule.status = initial_status(False, schedule.start_date, schedule_now(s, schedule).date())
+        schedule.updated_at = real_now()
+        return 200, schedule_json(s, schedule)
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.post("/billing-schedules/{schedule_id}/archive")
+def archive(
+    schedule_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    def action(s: Session) -> tuple[int, Any]:
+        schedule = owned(s, BillingSchedule, who.account_id, schedule_id, lock=True)
+        if schedule is None:
+            raise not_found("billing schedule")
+        now = real_now()
+        schedule.archived_at = schedule.archived_at or now
+        if schedule.status != "COMPLETED":
+            schedule.status = "CANCELLED"
+        pending = [r.id for r in run_repo.runs_of(s, schedule.id) if r.status in ("SCHEDULED", "FAILED")]
+        run_repo.deprecate_runs(s, pending, now)
+        schedule.updated_at = now
+        return 200, schedule_json(s, schedule)
+
+    return run_mutation(request, who, raw, action)
+
+
+# --- time travellers ------------------------------------------------------------------------------------------
+
+
+def traveller_json(t: TimeTraveller) -> dict[str, Any]:
+    return {
+        "id": str(t.id),
+        "sequenceAccountId": str(t.account_id),
+        "createdAt": ts(t.created_at),
+        "updatedAt": ts(t.updated_at),
+        "billingScheduleId": ident(t.billing_schedule_id),
+        "frozenTime": ts(t.frozen_time),
+        "status": t.status,
+        "failedBillingRunIds": t.failed_billing_run_ids,
+    }
+
+
+@router.post("/time-travellers", status_code=201)
+def create_traveller(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
+    v = Fields(parse_json(raw))
+    frozen = v.timestamp("frozenTime")
+    schedule_ref = v.string("billingScheduleId", required=False)
+    v.raise_if_errors()
+    wake: list[uuid.UUID] = []
+
+    def action(s: Session) -> tuple[int, Any]:
+        traveller = TimeTraveller(
+            account_id=who.account_id, frozen_time=frozen, status="READY", created_at=real_now(), updated_at=real_now()
+        )
+        if schedule_ref is not None:
+            schedule = owned(s, BillingSchedule, who.account_id, schedule_ref, lock=True)
+            if schedule is None:
+                raise field_error("billingScheduleId", "unknownReference", "billingScheduleId does not exist")
+            if schedule.time_traveller_id is not None or run_repo.runs_of(s, schedule.id):
+                raise conflict("the schedule already has runs or a time traveller", key="billingScheduleId")
+            s.add(traveller)
+            s.flush()
+            schedule.time_traveller_id = traveller.id
+            traveller.billing_schedule_id = schedule.id
+            if travel.has_work(s, traveller):
+                traveller.status = "IN_PROGRESS"
+                wake.append(traveller.id)
+        else:
+            s.add(traveller)
+            s.flush()
+        return 201, traveller_json(traveller)
+
+    def after() -> None:
+        for traveller_id in wake:
+            dispatcher().advance_traveller(traveller_id)
+
+    return run_mutation(request, who, raw, action, after_commit=after)
+
+
+@router.get("/time-travellers")
+def list_travellers(request: Request, who: Caller = Depends(caller)) -> Response:
+    query = Query(request)
+    page = page_params(query)
+    stmt = select(TimeTraveller).where(TimeTraveller.account_id == who.account_id)
+    schedule = query.uuid("billingScheduleId")
+    if schedule is not None:
+        stmt = stmt.where(TimeTraveller.billing_schedule_id == schedule) if schedule else stmt.where(false())
+    return list_page(page, stmt, TimeTraveller.created_at, TimeTraveller.id, traveller_json)
+
+
+@router.get("/time-travellers/{traveller_id}")
+def get_traveller(traveller_id: str, who: Caller = Depends(caller)) -> Response:
+    with unit_of_work() as s:
+        traveller = owned(s, TimeTraveller, who.account_id, traveller_id)
+        if traveller is None:
+            raise not_found("time traveller")
+        return JSONResponse(traveller_json(traveller))
+
+
+@router.put("/time-travellers/{traveller_id}")
+def move_traveller(
+    traveller_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    """Later: stored with IN_PROGRESS in the same transaction, before the response; equal: no-op; earlier:
+    400, time only moves forward (SPEC §7)."""
+    v = Fields(parse_json(raw))
+    frozen = v.timestamp("frozenTime")
+    v.raise_if_errors()
+    assert frozen is not None
+    wake: list[uuid.UUID] = []
+
+    def action(s: Session) -> tuple[int, Any]:
+        traveller = owned(s, TimeTraveller, who.account_id, traveller_id, lock=True)
+        if traveller is None:
+            raise not_found("time traveller")
+        if frozen < traveller.frozen_time:
+            raise field_error(
+                "frozenTime",
+                "outOfRange",
+                f"time only moves forward: frozenTime is already {ts(traveller.frozen_time)}",
+            )
+        if frozen > traveller.frozen_time:
+            traveller.frozen_time = frozen
+            traveller.updated_at = real_now()
+            if traveller.billing_schedule_id is not None:
+                traveller.status = "IN_PROGRESS"
+                travel.clear_failures_for_retry(traveller)
+                wake.append(traveller.id)
+        return 200, traveller_json(traveller)
+
+    def after() -> None:
+        for tid in wake:
+            dispatcher().advance_traveller(tid)
+
+    return run_mutation(request, who, raw, action, after_commit=after)

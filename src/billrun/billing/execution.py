@@ -1,0 +1,186 @@
+"""Executing billing runs exactly once (SPEC §6.3-§6.6).
+
+Every entry point (beat tick, manual trigger, time traveller, redelivered task) ends in
+:func:`execute_run`: claim with a lease in a short transaction, then compute and persist in one transaction
+under the schedule's advisory lock. The invoice, its lines, its snapshot and the run status commit
+together, and a unique index on live invoices per (schedule, drafting date) backs it all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from billrun.billing.clock import real_now
+from billrun.billing.invoicing import LIVE_EDITABLE, new_invoice, write_draft
+from billrun.billing.loading import ScheduleContext, SqlRatingData, load_context, on_demand_days
+from billrun.config import get_settings
+from billrun.domain.invoice import InvoiceDraft, SafetyBoundExceeded, compute_invoice
+from billrun.store import runs as run_repo
+from billrun.store.db import unit_of_work
+from billrun.store.models import BillingRun, BillingSchedule
+
+log = logging.getLogger(__name__)
+RETRY_BACKOFF = [
+    dt.timedelta(minutes=1),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=15),
+    dt.timedelta(hours=1),
+    dt.timedelta(hours=4),
+]
+failed_runs_total = 0  # billrun_billing_runs_failed_total, exported by the worker
+
+
+class PermanentRunError(Exception):
+    """Inputs found invalid at run time, or a safety bound: retrying cannot help (SPEC §6.6)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: uuid.UUID
+    status: str  # COMPLETED, SKIPPED (nothing to do), FAILED
+    invoice_id: uuid.UUID | None = None
+
+
+#: Test-only hook (SPEC §6.5 crash tests): called with a stage name inside the run's transaction.
+pause_hook: Callable[[str, uuid.UUID], None] | None = None
+
+
+def _pause(stage: str, run_id: uuid.UUID) -> None:
+    if pause_hook is not None:
+        pause_hook(stage, run_id)
+
+
+def claim(run_id: uuid.UUID, now: dt.datetime, *, force: bool = False) -> uuid.UUID | None:
+    """Step 1 (short transaction): take the run with a new claim token and a lease. None means nothing to do:
+    COMPLETED or DEPRECATED (unless ``force``, a manual execution), or IN_PROGRESS under a live lease."""
+    with unit_of_work() as session:
+        run = run_repo.lock_run(session, run_id)
+        if run is None or run.status == "DEPRECATED":
+            return None
+        if run.status == "COMPLETED" and not force:
+            return None
+        if run.status == "IN_PROGRESS" and run.lease_expires_at and run.lease_expires_at > now:
+            return None
+        token = uuid.uuid4()
+        run.status = "IN_PROGRESS"
+        run.attempts += 1
+        run.claim_token = token
+        run.lease_expires_at = now + dt.timedelta(seconds=get_settings().lease_seconds)
+        run.started_at = now
+        run.updated_at = now
+        return token
+
+
+def compute_for(session: Session, ctx: ScheduleContext, drafting_date: dt.date) -> tuple[InvoiceDraft, SqlRatingData]:
+    data = SqlRatingData(session, ctx)
+    days = on_demand_days(session, ctx, drafting_date)
+    try:
+        draft = compute_invoice(ctx.spec, drafting_date, data, ctx.tax_status, days)
+    except SafetyBoundExceeded as exc:
+        raise PermanentRunError(str(exc)) from exc
+    return draft, data
+
+
+def persist_run(session: Session, run: BillingRun, clock: dt.datetime, trigger: str) -> uuid.UUID | None:
+    """Compute the run's invoice and write it: a new DRAFT, or the live DRAFT recalculated in place; a FINAL
+    or SENT invoice is only linked. Returns the invoice id (None for an ON_DEMAND run without lines)."""
+    schedule = session.get(BillingSchedule, run.billing_schedule_id)
+    assert schedule is not None
+    ctx = load_context(session, schedule)
+    existing = run_repo.live_invoice(session, schedule.id, run.intended_drafting_date)
+    if existing is not None and existing.status not in LIVE_EDITABLE:
+        return existing.id
+    draft, data = compute_for(session, ctx, run.intended_drafting_date)
+    _pause("computed", run.id)
+    if draft.is_empty:
+        if existing is not None:
+            session.delete(existing)
+        return None
+    invoice = existing or new_invoice(ctx, run.intended_drafting_date, clock)
+    if existing is None:
+        session.add(invoice)
+        session.flush()
+    invoice.status = "DRAFT"
+    write_draft(session, ctx, invoice, draft, clock, run.id, trigger, data)
+    run.billing_start_date = invoice.billing_period_start
+    run.billing_end_date = invoice.billing_period_end
+    run.warnings = [{"code": w, "message": w} for w in draft.warnings]
+    schedule.last_invoice_id = invoice.id
+    return invoice.id
+
+
+def execute_run(
+    run_id: uuid.UUID, *, clock: dt.datetime | None = None, trigger: str | None = None, force: bool = False
+) -> Outcome:
+    """Execute one run exactly once: claim, then compute and persist in one transaction (SPEC §6.3)."""
+    started = real_now()
+    token = claim(run_id, started, force=force)
+    if token is None:
+        return Outcome(run_id, "SKIPPED")
+    try:
+        with unit_of_work() as session:
+            run = session.get(BillingRun, run_id)
+            assert run is not None
+            run_repo.lock_schedule_runs(session, run.billing_schedule_id)
+            run = run_repo.lock_run(session, run_id)
+            if run is None or run.claim_token != token:
+                return Outcome(run_id, "SKIPPED")
+            run_clock = clock or real_now()
+            invoice_id = persist_run(session, run, run_clock, trigger or run.trigger)
+            run.invoice_id = invoice_id
+            run.status = "COMPLETED"
+            run.completed_at = run_clock
+            run.lease_expires_at = None
+            run.next_retry_at = None
+            run.last_error = None
+            run.updated_at = real_now()
+            if trigger:
+                run.trigger = trigger
+            _pause("before-commit", run_id)
+        return Outcome(run_id, "COMPLETED", invoice_id)
+    except Exception as exc:  # recorded, then reported; a failed run never blocks the others
+        permanent = isinstance(exc, PermanentRunError | AssertionError | ValueError | KeyError | TypeError)
+        if isinstance(exc, OperationalError | DBAPIError) and not isinstance(exc, PermanentRunError):
+            permanent = False
+        record_failure(run_id, exc, permanent=permanent, retry=trigger != "TIME_TRAVELLER")
+        return Outcome(run_id, "FAILED")
+
+
+def record_failure(run_id: uuid.UUID, exc: BaseException, *, permanent: bool, retry: bool = True) -> None:
+    """FAILED with lastError and nextRetryAt (null when it will not be retried), an ERROR log and the
+    failure counter (SPEC §6.6)."""
+    global failed_runs_total
+    now = real_now()
+    with unit_of_work() as session:
+        run = run_repo.lock_run(session, run_id)
+        if run is None:
+            return
+        run.status = "FAILED"
+        run.lease_expires_at = None
+        run.claim_token = None
+        run.last_error = {
+            "type": "permanent" if permanent else "transient",
+            "message": f"{type(exc).__name__}: {exc}"[:2000],
+            "at": now.isoformat(),
+        }
+        attempt = max(run.attempts, 1)
+        if permanent or not retry or attempt > len(RETRY_BACKOFF):
+            run.next_retry_at = None
+        else:
+            run.next_retry_at = now + RETRY_BACKOFF[attempt - 1]
+        run.updated_at = now
+        failed_runs_total += 1
+        log.error(
+            "billing run failed: run=%s schedule=%s date=%s error=%s",
+            run.id,
+            run.billing_schedule_id,
+            run.intended_drafting_date,
+            run.last_error["message"],
+        )

@@ -1,0 +1,281 @@
+"""Persisting a computed invoice draft: insert, or recalculate a DRAFT in place, never touching FINAL, SENT
+or VOIDED invoices (SPEC §4.14, §6.3), with its lines, groups and audit snapshot (SPEC §6.7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from billrun import ENGINE_VERSION
+from billrun.billing.loading import ScheduleContext, SqlRatingData, metric_json, price_snapshot
+from billrun.domain.invoice import InvoiceDraft
+from billrun.domain.money import plain_decimal, round_money
+from billrun.store.models import (
+    CalculationSnapshot,
+    Invoice,
+    InvoiceLineItem,
+    InvoiceLineItemGroup,
+)
+
+LIVE_EDITABLE = ("DRAFT", "IN_PROGRESS")
+
+
+def customer_emails(contacts: list[dict[str, Any]]) -> list[str]:
+    """PRIMARY then STANDARD contacts' emails (SPEC §2.12)."""
+    ordered = [c for c in contacts if c.get("billingPreference") == "PRIMARY"] + [
+        c for c in contacts if c.get("billingPreference", "STANDARD") == "STANDARD"
+    ]
+    return [c["email"] for c in ordered if c.get("email")]
+
+
+def new_invoice(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datetime) -> Invoice:
+    schedule, customer = ctx.row, ctx.customer
+    return Invoice(
+        id=uuid.uuid4(),
+        account_id=schedule.account_id,
+        billing_schedule_id=schedule.id,
+        customer_id=customer.id,
+        drafting_date=drafting_date,
+        status="DRAFT",
+        currency=schedule.currency,
+        purchase_order_number=schedule.purchase_order_number,
+        reference=schedule.reference,
+        customer_emails=customer_emails(customer.contacts),
+        customer_legal_company_name=customer.legal_name,
+        customer_billing_address=customer.address,
+        customer_tax_status=customer.tax_status,
+        created_at=clock,
+        updated_at=clock,
+    )
+
+
+def snapshot_body(
+    ctx: ScheduleContext,
+    draft: InvoiceDraft,
+    data: SqlRatingData,
+    clock: dt.datetime,
+    run_id: uuid.UUID | None,
+    trigger: str,
+) -> dict[str, Any]:
+    """Everything the calculation read, enough to recompute its totals exactly (SPEC §6.7)."""
+    schedule = ctx.row
+    lines = []
+    for line in draft.lines:
+        derivation = dict(line.derivation)
+        ids = derivation.get("eventIds")
+        if isinstance(ids, list) and len(ids) > 10_000:
+            import hashlib
+
+            ordered = sorted(ids)
+            derivation["eventIds"] = {
+                "count": len(ids),
+                "min": ordered[0],
+                "max": ordered[-1],
+                "sha256": hashlib.sha256("\n".join(ordered).encode()).hexdigest(),
+            }
+        lines.append(
+            {
+                "index": line.index,
+                "kind": line.kind,
+                "title": line.title,
+                "priceId": line.price_id,
+                "servicePeriod": [line.service_period.start.isoformat(), line.service_period.end.isoformat()]
+                if line.service_period
+                else None,
+                "derivation": derivation,
+            }
+        )
+    return {
+        "engineVersion": ENGINE_VERSION,
+        "clock": clock.isoformat(),
+        "billingRunId": str(run_id) if run_id else None,
+        "trigger": trigger,
+        "draftingDate": draft.drafting_date.isoformat(),
+        "schedule": {
+            "id": str(schedule.id),
+            "updatedAt": schedule.updated_at.isoformat(),
+            "startDate": schedule.start_date.isoformat(),
+            "endDate": schedule.end_date.isoformat() if schedule.end_date else None,
+            "recurrenceDayOfMonth": schedule.recurrence_day_of_month,
+            "currency": schedule.currency,
+            "rollUpBilling": schedule.roll_up_billing,
+            "phases": [
+                {
+                    "id": p.id,
+                    "startDate": p.start.isoformat(),
+                    "endDate": p.end.isoformat() if p.end else None,
+                    "priceIds": list(p.price_ids),
+                    "recurrencePreference": p.recurrence.value,
+                    "discounts": [
+                        {
+                            "id": d.id,
+                            "type": d.type.value,
+                            "amount": str(d.amount),
+                            "message": d.message,
+                            "separateLineItem": d.separate_line_item,
+                            "restrictToPrices": list(d.restrict_to_prices),
+                        }
+                        for d in p.discounts
+                    ],
+                    "minimums": [
+                        {"id": m.id, "amount": str(m.amount), "restrictToPrices": list(m.restrict_to_prices)}
+                        for m in p.minimums
+                    ],
+                }
+                for p in ctx.spec.phases
+            ],
+        },
+        "prices": [price_snapshot(p) for p in ctx.prices.values()],
+        "seatTypes": {pid: spec.seat_type for pid, spec in ctx.spec.prices.items() if spec.seat_type},
+        "usageMetrics": [metric_json(m) for m in ctx.metric_rows.values()],
+        "taxRates": [
+            {
+                "priceId": pid,
+                "taxRateId": ref.tax_rate_id,
+                "versionId": ref.version_id,
+                "version": ref.version,
+                "amount": str(ref.amount),
+            }
+            for pid, ref in ctx.tax_refs.items()
+        ],
+        "customer": {"id": str(ctx.customer.id), "taxStatus": ctx.customer.tax_status, "aliases": sorted(ctx.aliases)},
+        "usage": [
+            {
+                "metricId": mid,
+                "window": [w.start.isoformat(), w.end.isoformat()],
+                "value": str(v.value),
+                "eventCount": v.event_count,
+                "invalidPropertyValues": v.invalid_property_values,
+            }
+            for (mid, w), v in data._usage.items()
+        ],
+        "eventValues": [
+            {
+                "metricId": mid,
+                "window": [w.start.isoformat(), w.end.isoformat()],
+                "values": [None if x is None else str(x) for x in values],
+            }
+            for (mid, w), values in data._values.items()
+        ],
+        "seatTimelines": {
+            seat_type: [[ts.isoformat(), total] for ts, total in timeline.changes]
+            for seat_type, timeline in data._seats.items()
+        },
+        "seatEventIds": {k: list(v) for k, v in data.seat_event_ids.items()},
+        "lines": lines,
+        "totals": {
+            "netTotal": str(draft.net_total),
+            "totalTax": str(draft.total_tax),
+            "grossTotal": str(draft.gross_total),
+        },
+        "warnings": list(draft.warnings),
+    }
+
+
+def _decimal_of(value: Fraction) -> Decimal:
+    return plain_decimal(value)
+
+
+def write_draft(
+    session: Session,
+    ctx: ScheduleContext,
+    invoice: Invoice,
+    draft: InvoiceDraft,
+    clock: dt.datetime,
+    run_id: uuid.UUID | None,
+    trigger: str,
+    data: SqlRatingData,
+) -> None:
+    """Replace the ENGINE lines, groups and totals of ``invoice`` with ``draft``; MANUAL lines stay, after the
+    engine lines (SPEC §4.12 line order)."""
+    session.execute(
+        delete(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id, InvoiceLineItem.source == "ENGINE")
+    )
+    session.execute(delete(InvoiceLineItemGroup).where(InvoiceLineItemGroup.invoice_id == invoice.id))
+    manual = list(
+        session.execute(
+            select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id).order_by(InvoiceLineItem.index)
+        ).scalars()
+    )
+    groups: dict[str, InvoiceLineItemGroup] = {}
+    for line_group in draft.groups:
+        row = InvoiceLineItemGroup(
+            id=uuid.uuid4(),
+            account_id=invoice.account_id,
+            invoice_id=invoice.id,
+            product_id=uuid.UUID(line_group.product_id) if line_group.product_id else None,
+            title=ctx.product_names.get(line_group.product_id, ""),
+            description=None,
+            index=line_group.index,
+            net_total=line_group.net_total,
+            total_tax=line_group.total_tax,
+            gross_total=line_group.gross_total,
+        )
+        groups[line_group.product_id] = row
+        session.add(row)
+    for line in draft.lines:
+        group = groups.get(line.product_id or "")
+        session.add(
+            InvoiceLineItem(
+                id=uuid.uuid4(),
+                account_id=invoice.account_id,
+                invoice_id=invoice.id,
+                group_id=group.id if group else None,
+                index=line.index,
+                title=line.title,
+                description=line.description,
+                quantity=_decimal_of(line.quantity),
+                rate=_decimal_of(line.rate),
+                rate_display=line.rate_display,
+                discount_total=line.discount_total,
+                tax_rate=line.tax_rate,
+                tax_rate_id=uuid.UUID(line.tax_rate_id) if line.tax_rate_id else None,
+                net_total=line.net_total,
+                total_tax=line.total_tax,
+                gross_total=line.gross_total,
+                price_id=uuid.UUID(line.price_id) if line.price_id else None,
+                service_period_start=line.service_period.start if line.service_period else None,
+                service_period_end=line.service_period.end if line.service_period else None,
+                kind=line.kind,
+                source="ENGINE",
+            )
+        )
+    net, tax = draft.net_total, draft.total_tax
+    for offset, manual_line in enumerate(manual):
+        manual_line.index = len(draft.lines) + offset
+        net += manual_line.net_total
+        tax += manual_line.total_tax
+    invoice.net_total = round_money(net, invoice.currency)
+    invoice.total_tax = round_money(tax, invoice.currency)
+    invoice.gross_total = invoice.net_total + invoice.total_tax
+    invoice.billing_period_start = draft.billing_period.start if draft.billing_period else None
+    invoice.billing_period_end = draft.billing_period.end if draft.billing_period else None
+    invoice.accounting_date = draft.accounting_date
+    invoice.customer_tax_status = draft.customer_tax_status.value
+    invoice.warnings = [{"code": w, "message": WARNING_TEXT.get(w, w)} for w in draft.warnings]
+    invoice.calculated_at = clock
+    invoice.updated_at = clock
+    if run_id is not None:
+        invoice.billing_run_id = run_id
+    session.add(
+        CalculationSnapshot(
+            id=uuid.uuid4(),
+            account_id=invoice.account_id,
+            invoice_id=invoice.id,
+            billing_run_id=run_id,
+            body=snapshot_body(ctx, draft, data, clock, run_id, trigger),
+        )
+    )
+
+
+WARNING_TEXT = {
+    "missingTaxRate": "a price of a TAXED customer has no tax-rate mapping; its lines are taxed at 0",
+    "negativeUsageClamped": "a metric aggregated to a negative value and was charged as 0",
+    "possibleDoubleBilling": "a child customer's active schedule uses the same metric as this roll-up schedule",
+}

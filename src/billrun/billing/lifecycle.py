@@ -1,0 +1,83 @@
+"""Invoice lifecycle actions and gapless numbering (SPEC §4.14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from billrun.billing.clock import real_now, schedule_now
+from billrun.store.models import Account, BillingRun, BillingSchedule, Invoice, InvoiceNumberCounter
+
+TRANSITIONS = {
+    "finalize": ({"DRAFT"}, "FINAL"),
+    "send": ({"FINAL"}, "SENT"),
+    "finalize-and-send": ({"DRAFT"}, "SENT"),
+    "void": ({"DRAFT", "FINAL", "SENT"}, "VOIDED"),
+    "draft": ({"IN_PROGRESS"}, "DRAFT"),
+}
+
+
+class TransitionRefused(Exception):
+    def __init__(self, current: str, action: str) -> None:
+        super().__init__(f"cannot {action} an invoice in status {current}")
+        self.current, self.action = current, action
+
+
+def next_invoice_number(session: Session, account: Account) -> str:
+    """``<prefix><counter>``, zero-padded to 6 digits. The counter row is locked and incremented in the
+    status-change transaction, so an aborted finalize uses no number (SPEC §4.14)."""
+    session.execute(
+        insert(InvoiceNumberCounter)
+        .values(account_id=account.id, last_value=0)
+        .on_conflict_do_nothing(index_elements=["account_id"])
+    )
+    value = session.execute(
+        update(InvoiceNumberCounter)
+        .where(InvoiceNumberCounter.account_id == account.id)
+        .values(last_value=InvoiceNumberCounter.last_value + 1)
+        .returning(InvoiceNumberCounter.last_value)
+    ).scalar_one()
+    return f"{account.invoice_number_prefix}{value:06d}"
+
+
+def _clock(session: Session, invoice: Invoice) -> dt.datetime:
+    if invoice.billing_schedule_id is not None:
+        schedule = session.get(BillingSchedule, invoice.billing_schedule_id)
+        if schedule is not None:
+            return schedule_now(session, schedule)
+    return real_now()
+
+
+def apply_action(session: Session, invoice: Invoice, action: str) -> None:
+    allowed, target = TRANSITIONS[action]
+    if invoice.status not in allowed:
+        raise TransitionRefused(invoice.status, action)
+    if action == "void" and invoice.payment_status not in ("UNPAID", "UNCOLLECTIBLE"):
+        raise TransitionRefused(f"{invoice.status}/{invoice.payment_status}", action)
+    account = session.get(Account, invoice.account_id)
+    assert account is not None
+    now = _clock(session, invoice)
+    if action in ("finalize", "finalize-and-send"):
+        invoice.invoice_number = next_invoice_number(session, account)
+        invoice.issue_date = now.date()
+        invoice.due_date = now.date() + dt.timedelta(days=account.payment_term_days)
+    if action == "void" and invoice.invoice_number is None:
+        invoice.invoice_number = next_invoice_number(session, account)
+    invoice.status = target
+    invoice.updated_at = real_now()
+
+
+def delete_invoice(session: Session, invoice: Invoice) -> None:
+    """IN_PROGRESS and DRAFT only; the run stays COMPLETED with ``invoiceId: null``."""
+    if invoice.status not in ("IN_PROGRESS", "DRAFT"):
+        raise TransitionRefused(invoice.status, "delete")
+    session.execute(update(BillingRun).where(BillingRun.invoice_id == invoice.id).values(invoice_id=None))
+    session.delete(invoice)
+
+
+def runs_linked(session: Session, invoice_id: uuid.UUID) -> list[BillingRun]:
+    return list(session.execute(select(BillingRun).where(BillingRun.invoice_id == invoice_id)).scalars())

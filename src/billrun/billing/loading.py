@@ -1,0 +1,289 @@
+"""Load a schedule's calculation inputs from PostgreSQL into the domain's typed snapshot (SPEC §4.12)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billrun.domain.drafting import phase_range
+from billrun.domain.inputs import (
+    Discount,
+    DiscountType,
+    MetricSpec,
+    Minimum,
+    Phase,
+    PriceSpec,
+    RecurrencePreference,
+    ScheduleSpec,
+    TaxRateRef,
+    TaxStatus,
+    metric_from_json,
+    price_from_json,
+)
+from billrun.domain.periods import DateRange
+from billrun.domain.seats import SeatEventRecord, SeatTimeline
+from billrun.domain.usage import UsageValue
+from billrun.store import customers as customer_repo
+from billrun.store import taxes
+from billrun.store import usage as usage_repo
+from billrun.store.models import (
+    BillingSchedule,
+    Customer,
+    PhaseDiscount,
+    PhaseMinimum,
+    Price,
+    SchedulePhase,
+    ScheduleTaxRate,
+    SeatMetric,
+    UsageMetric,
+)
+
+
+def metric_json(m: UsageMetric) -> dict[str, Any]:
+    return {
+        "id": str(m.id),
+        "name": m.name,
+        "eventType": m.event_type,
+        "aggregationType": m.aggregation_type,
+        "aggregationProperty": m.aggregation_property,
+        "propertyFilters": m.property_filters,
+        "caseSensitive": m.case_sensitive,
+        "propertiesToNegate": m.properties_to_negate,
+        "metricType": m.metric_type,
+        "groupingProperty": m.grouping_property,
+        "updatedAt": m.updated_at.isoformat(),
+    }
+
+
+def price_snapshot(p: Price) -> dict[str, Any]:
+    return {
+        "id": str(p.id),
+        "productId": str(p.product_id),
+        "name": p.name,
+        "currency": p.currency,
+        "structure": p.structure,
+        "billingFrequency": p.billing_frequency,
+        "billingType": p.billing_type,
+        "usageCalculationPeriod": p.usage_calculation_period,
+    }
+
+
+@dataclass
+class ScheduleContext:
+    """Everything one calculation of one schedule reads, loaded once."""
+
+    row: BillingSchedule
+    customer: Customer
+    spec: ScheduleSpec
+    prices: dict[str, Price]
+    metrics: dict[str, MetricSpec]
+    metric_rows: dict[str, UsageMetric]
+    tax_refs: dict[str, TaxRateRef]
+    aliases: frozenset[str] = frozenset()
+    product_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tax_status(self) -> TaxStatus:
+        return TaxStatus(self.customer.tax_status)
+
+
+def phases_of(session: Session, schedule_id: uuid.UUID) -> list[SchedulePhase]:
+    return list(
+        session.execute(
+            select(SchedulePhase)
+            .where(SchedulePhase.billing_schedule_id == schedule_id)
+            .order_by(SchedulePhase.position)
+        ).scalars()
+    )
+
+
+def _phase_specs(session: Session, schedule_id: uuid.UUID) -> tuple[Phase, ...]:
+    phases = phases_of(session, schedule_id)
+    discounts = list(
+        session.execute(
+            select(PhaseDiscount)
+            .where(PhaseDiscount.billing_schedule_id == schedule_id)
+            .order_by(PhaseDiscount.position)
+        ).scalars()
+    )
+    minimums = list(
+        session.execute(
+            select(PhaseMinimum).where(PhaseMinimum.billing_schedule_id == schedule_id).order_by(PhaseMinimum.position)
+        ).scalars()
+    )
+    result = []
+    for phase in phases:
+        result.append(
+            Phase(
+                start=phase.start_date,
+                end=phase.end_date,
+                price_ids=tuple(phase.price_ids),
+                discounts=tuple(
+                    Discount(
+                        DiscountType(d.type),
+                        d.amount,
+                        d.message,
+                        d.separate_line_item,
+                        tuple(d.restrict_to_prices),
+                        str(d.id),
+                    )
+                    for d in discounts
+                    if d.phase_id == phase.id
+                ),
+                minimums=tuple(
+                    Minimum(m.amount, tuple(m.restrict_to_prices), str(m.id))
+                    for m in minimums
+                    if m.phase_id == phase.id
+                ),
+                recurrence=RecurrencePreference(phase.recurrence_preference),
+                id=str(phase.id),
+            )
+        )
+    return tuple(result)
+
+
+def price_spec(p: Price, seat_types: dict[str, str]) -> PriceSpec:
+    return price_from_json(
+        str(p.id),
+        p.name,
+        p.currency,
+        p.structure,
+        p.billing_frequency,
+        p.billing_type,
+        product_id=str(p.product_id),
+        usage_calculation_period=p.usage_calculation_period,
+        seat_types=seat_types,
+    )
+
+
+def load_context(session: Session, schedule: BillingSchedule, *, with_aliases: bool = True) -> ScheduleContext:
+    phases = _phase_specs(session, schedule.id)
+    price_ids = sorted({uuid.UUID(pid) for phase in phases for pid in phase.price_ids})
+    prices = {str(p.id): p for p in session.execute(select(Price).where(Price.id.in_(price_ids))).scalars()}
+    seat_types = {
+        str(m.id): m.seat_type
+        for m in session.execute(select(SeatMetric).where(SeatMetric.account_id == schedule.account_id)).scalars()
+    }
+    metric_ids = {p.structure.get("usageMetricId") for p in prices.values()} - {None}
+    metric_rows = {
+        str(m.id): m
+        for m in session.execute(
+            select(UsageMetric).where(UsageMetric.id.in_([uuid.UUID(m) for m in metric_ids if m]))
+        ).scalars()
+    }
+    mapping = list(
+        session.execute(select(ScheduleTaxRate).where(ScheduleTaxRate.billing_schedule_id == schedule.id)).scalars()
+    )
+    versions = taxes.current_versions(session, [m.tax_rate_id for m in mapping])
+    tax_refs = {
+        str(m.price_id): TaxRateRef(
+            str(m.tax_rate_id),
+            versions[m.tax_rate_id].amount,
+            str(versions[m.tax_rate_id].id),
+            versions[m.tax_rate_id].version,
+        )
+        for m in mapping
+        if m.tax_rate_id in versions
+    }
+    spec = ScheduleSpec(
+        id=str(schedule.id),
+        start=schedule.start_date,
+        end=schedule.end_date,
+        recurrence_day=schedule.recurrence_day_of_month,
+        phases=phases,
+        prices={pid: price_spec(p, seat_types) for pid, p in prices.items()},
+        currency=schedule.currency,
+        tax_rates=tax_refs,
+        roll_up=schedule.roll_up_billing,
+    )
+    customer = session.get(Customer, schedule.customer_id)
+    assert customer is not None
+    aliases = (
+        customer_repo.alias_set(session, schedule.account_id, customer.id, schedule.roll_up_billing)
+        if with_aliases
+        else frozenset()
+    )
+    from billrun.store.models import Product
+
+    product_names = {
+        str(p.id): p.name
+        for p in session.execute(
+            select(Product).where(Product.id.in_({p.product_id for p in prices.values()}))
+        ).scalars()
+    }
+    return ScheduleContext(
+        schedule,
+        customer,
+        spec,
+        prices,
+        {mid: metric_from_json(mid, metric_json(m)) for mid, m in metric_rows.items()},
+        metric_rows,
+        tax_refs,
+        aliases,
+        product_names,
+    )
+
+
+def on_demand_days(session: Session, ctx: ScheduleContext, up_to: dt.date) -> dict[str, frozenset[dt.date]]:
+    """Days with matching events for each ON_DEMAND price, within the phases that list it."""
+    days: dict[str, frozenset[dt.date]] = {}
+    for index, phase in enumerate(ctx.spec.phases):
+        window = phase_range(ctx.spec, index)
+        if window is None or window.start > up_to:
+            continue
+        window = DateRange(window.start, min(window.end, up_to))
+        for pid in phase.price_ids:
+            price = ctx.spec.prices[pid]
+            if not price.is_on_demand or price.usage_metric_id not in ctx.metrics:
+                continue
+            found = usage_repo.event_days(
+                session, ctx.row.account_id, ctx.metrics[price.usage_metric_id], ctx.aliases, window
+            )
+            days[pid] = days.get(pid, frozenset()) | found
+    return days
+
+
+class SqlRatingData:
+    """:class:`billrun.domain.pricing.RatingData` answered by PostgreSQL, cached per calculation."""
+
+    def __init__(self, session: Session, ctx: ScheduleContext) -> None:
+        self.session, self.ctx = session, ctx
+        self._usage: dict[tuple[str, DateRange], UsageValue] = {}
+        self._values: dict[tuple[str, DateRange], tuple[Decimal | None, ...]] = {}
+        self._seats: dict[str, SeatTimeline] = {}
+        self.seat_event_ids: dict[str, tuple[str, ...]] = {}
+
+    def usage(self, metric_id: str, window: DateRange) -> UsageValue:
+        key = (metric_id, window)
+        if key not in self._usage:
+            self._usage[key] = usage_repo.aggregate(
+                self.session, self.ctx.row.account_id, self.ctx.metrics[metric_id], self.ctx.aliases, window
+            )
+        return self._usage[key]
+
+    def event_values(self, metric_id: str, window: DateRange) -> tuple[Decimal | None, ...]:
+        key = (metric_id, window)
+        if key not in self._values:
+            self._values[key] = usage_repo.event_values(
+                self.session, self.ctx.row.account_id, self.ctx.metrics[metric_id], self.ctx.aliases, window
+            )
+        return self._values[key]
+
+    def seat_timeline(self, seat_type: str) -> SeatTimeline:
+        if seat_type not in self._seats:
+            rows = usage_repo.seat_rows(self.session, self.ctx.row.account_id, seat_type, self.ctx.aliases)
+            records = [
+                SeatEventRecord(
+                    r.ingest_seq, r.customer_event_id, r.customer_alias, r.seat_type, r.event_timestamp, r.total, r.id
+                )
+                for r in rows
+            ]
+            self._seats[seat_type] = SeatTimeline.build(records, seat_type, self.ctx.aliases)
+            self.seat_event_ids[seat_type] = tuple(r.id for r in rows)
+        return self._seats[seat_type]

@@ -1,0 +1,118 @@
+"""Time travellers: a simulated clock for one schedule (SPEC §7).
+
+``advance`` processes every run with ``scheduledRunTime <= frozenTime`` strictly in drafting-date order, each
+with its own run time as the clock, then pending recalculations, then sets READY with a compare-and-set on
+``frozenTime`` (a PUT that moved the clock meanwhile makes it go round again).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.orm import Session
+
+from billrun.billing import planning, recalculation
+from billrun.billing.clock import real_now
+from billrun.billing.execution import execute_run
+from billrun.store import runs as run_repo
+from billrun.store.db import unit_of_work
+from billrun.store.models import BillingSchedule, TimeTraveller
+
+
+def has_work(session: Session, traveller: TimeTraveller) -> bool:
+    """Whether the traveller's schedule has anything due at its frozen time: a status transition or a
+    drafting date whose run time has come."""
+    if traveller.billing_schedule_id is None:
+        return False
+    schedule = session.get(BillingSchedule, traveller.billing_schedule_id)
+    if schedule is None:
+        return False
+    frozen = traveller.frozen_time
+    if schedule.status == "PENDING":
+        return schedule.start_date <= frozen.date()
+    if schedule.status != "ACTIVE":
+        return False
+    if schedule.end_date is not None and schedule.end_date < frozen.date():
+        return True
+    upcoming = schedule.next_drafting_date
+    return upcoming is not None and planning.scheduled_run_time(session, schedule, upcoming) <= frozen
+
+
+def _next_run(traveller_id: uuid.UUID, skip: set[uuid.UUID]) -> tuple[uuid.UUID | None, dt.datetime | None]:
+    """Materialise what is due at the frozen time and pick the earliest run still to execute."""
+    with unit_of_work() as session:
+        traveller = session.get(TimeTraveller, traveller_id)
+        if traveller is None or traveller.billing_schedule_id is None:
+            return None, None
+        schedule = session.get(BillingSchedule, traveller.billing_schedule_id, with_for_update=True)
+        if schedule is None:
+            return None, None
+        frozen = traveller.frozen_time
+        candidates = [
+            r
+            for r in run_repo.runs_of(session, schedule.id)
+            if r.status in ("SCHEDULED", "FAILED") and r.scheduled_run_time <= frozen and r.id not in skip
+        ]
+        first_pending = candidates[0].scheduled_run_time if candidates else None
+        # Status transitions due before the next run; then the runs that are due by then.
+        planning.apply_status_transitions(session, schedule, first_pending or frozen)
+        if schedule.status == "ACTIVE":
+            planning.materialize(session, schedule, planning.last_due_date(session, schedule, frozen), "TIME_TRAVELLER")
+            session.flush()
+        candidates = [
+            r
+            for r in run_repo.runs_of(session, schedule.id)
+            if r.status in ("SCHEDULED", "FAILED") and r.scheduled_run_time <= frozen and r.id not in skip
+        ]
+        if not candidates:
+            return None, frozen
+        run = candidates[0]
+        return run.id, run.scheduled_run_time
+
+
+def advance(traveller_id: uuid.UUID) -> None:
+    attempted: set[uuid.UUID] = set()
+    while True:
+        run_id, run_time = _next_run(traveller_id, attempted)
+        if run_id is not None:
+            attempted.add(run_id)
+            outcome = execute_run(run_id, clock=run_time, trigger="TIME_TRAVELLER")
+            if outcome.status == "FAILED":
+                _record_failed(traveller_id, run_id)
+            continue
+        recalculation.process_for_traveller(traveller_id)
+        if _finish(traveller_id, run_time):
+            return
+
+
+def _record_failed(traveller_id: uuid.UUID, run_id: uuid.UUID) -> None:
+    with unit_of_work() as session:
+        traveller = session.get(TimeTraveller, traveller_id, with_for_update=True)
+        if traveller is not None and str(run_id) not in traveller.failed_billing_run_ids:
+            traveller.failed_billing_run_ids = [*traveller.failed_billing_run_ids, str(run_id)]
+
+
+def _finish(traveller_id: uuid.UUID, seen_frozen: dt.datetime | None) -> bool:
+    """READY via compare-and-set: only when ``frozenTime`` has not moved and nothing is pending."""
+    with unit_of_work() as session:
+        traveller = session.get(TimeTraveller, traveller_id, with_for_update=True)
+        if traveller is None:
+            return True
+        if seen_frozen is not None and traveller.frozen_time != seen_frozen:
+            return False
+        if traveller.billing_schedule_id is not None:
+            if recalculation.pending_for_schedule(session, traveller.billing_schedule_id):
+                return False
+            schedule = session.get(BillingSchedule, traveller.billing_schedule_id, with_for_update=True)
+            if schedule is not None:
+                planning.apply_status_transitions(session, schedule, traveller.frozen_time)
+        traveller.status = "READY"
+        traveller.updated_at = real_now()
+        return True
+
+
+def clear_failures_for_retry(traveller: TimeTraveller) -> None:
+    """A later PUT retries the failed runs that are due: they leave ``failedBillingRunIds`` until they fail
+    again."""
+    traveller.failed_billing_run_ids = []

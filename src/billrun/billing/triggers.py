@@ -1,0 +1,153 @@
+"""The beat tick and the manual trigger (SPEC §6.2, §6.4): both only create runs and hand them to
+:func:`billrun.billing.execution.execute_run` through the dispatcher."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from billrun.billing import planning
+from billrun.billing.clock import real_now, schedule_now
+from billrun.billing.dispatch import dispatcher
+from billrun.billing.execution import execute_run
+from billrun.config import get_settings
+from billrun.store import runs as run_repo
+from billrun.store.db import unit_of_work
+from billrun.store.models import BillingSchedule, TimeTraveller
+
+
+@dataclass(frozen=True)
+class TickReport:
+    schedules: int
+    claimed: int
+
+
+def tick(now: dt.datetime | None = None) -> TickReport:
+    """One beat tick with the real clock: status transitions, discovery with catch-up, claim and enqueue.
+    Safe to run concurrently, twice, or not at all for a while."""
+    now = now or real_now()
+    with unit_of_work() as session:
+        pending = session.execute(
+            select(BillingSchedule)
+            .where(
+                BillingSchedule.status.in_(["PENDING", "ACTIVE"]),
+                BillingSchedule.time_traveller_id.is_(None),
+                BillingSchedule.archived_at.is_(None),
+                (BillingSchedule.status == "PENDING") | (BillingSchedule.end_date < now.date()),
+            )
+            .with_for_update(skip_locked=True)
+        ).scalars()
+        for schedule in pending:
+            planning.apply_status_transitions(session, schedule, now)
+    discovered = 0
+    while True:
+        with unit_of_work() as session:
+            due = run_repo.due_schedules(session, now.date(), limit=200)
+            for schedule in due:
+                planning.materialize(session, schedule, planning.last_due_date(session, schedule, now), "SCHEDULE")
+        discovered += len(due)
+        if len(due) < 200:
+            break
+    chunk = get_settings().chunk_size
+    claimed_total = 0
+    while True:
+        with unit_of_work() as session:
+            claimed = run_repo.claim_due(session, now, limit=chunk * 10)
+        for start in range(0, len(claimed), chunk):
+            dispatcher().execute_runs([run_id for run_id, _ in claimed[start : start + chunk]])
+        claimed_total += len(claimed)
+        if len(claimed) < chunk * 10:
+            break
+    return TickReport(discovered, claimed_total)
+
+
+class ExecutionRefused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def execute_schedule(
+    schedule_id: uuid.UUID, as_of: dt.date | None, *, account_id: uuid.UUID | None = None, run_inline: bool = False
+) -> tuple[dt.date, list[uuid.UUID]]:
+    """The manual trigger (SPEC §6.4): materialise every missing run with D <= X, enqueue the SCHEDULED and
+    FAILED ones, and re-execute the run for exactly X even when COMPLETED (recalculating a DRAFT, replacing a
+    VOIDED or deleted invoice, leaving FINAL and SENT alone)."""
+    with unit_of_work() as session:
+        schedule = session.get(BillingSchedule, schedule_id, with_for_update=True)
+        if schedule is None or (account_id is not None and schedule.account_id != account_id):
+            raise ExecutionRefused(404, "notFound", "billing schedule not found")
+        if schedule.status in ("DRAFT", "CANCELLED") or schedule.archived_at is not None:
+            raise ExecutionRefused(409, "invalidStatusTransition", f"a {schedule.status} schedule cannot be executed")
+        now = schedule_now(session, schedule)
+        today = planning.last_due_date(session, schedule, now)
+        date = as_of or today
+        if date > now.date():
+            raise ExecutionRefused(400, "outOfRange", f"{date} is after the schedule clock's today ({now.date()})")
+        planning.apply_status_transitions(session, schedule, now)
+        planning.materialize(session, schedule, date, "MANUAL")
+        session.flush()
+        runs = [
+            r
+            for r in run_repo.runs_of(session, schedule.id, up_to=date)
+            if r.status in ("SCHEDULED", "FAILED") or r.intended_drafting_date == date
+        ]
+        run_ids = [r.id for r in runs]
+        exact = next((r.id for r in runs if r.intended_drafting_date == date), None)
+        traveller_id = schedule.time_traveller_id
+        if traveller_id is not None and run_ids:
+            traveller = session.get(TimeTraveller, traveller_id, with_for_update=True)
+            if traveller is not None:
+                traveller.status = "IN_PROGRESS"
+                traveller.failed_billing_run_ids = []
+    if run_inline:
+        for run_id in run_ids:
+            execute_run(run_id, trigger="MANUAL", force=run_id == exact, clock=None)
+        return date, run_ids
+    if run_ids:
+        if traveller_id is not None:
+            _force_later(exact)
+            dispatcher().advance_traveller(traveller_id)
+        else:
+            if exact is not None:
+                _force_later(exact)
+            dispatcher().execute_runs(run_ids, manual=True)
+    return date, run_ids
+
+
+def _force_later(run_id: uuid.UUID | None) -> None:
+    """Re-open a COMPLETED run so that the next execution re-computes it (manual executions bypass the
+    "nothing to do" check, SPEC §6.4). FINAL/SENT invoices stay untouched by :func:`persist_run`."""
+    if run_id is None:
+        return
+    with unit_of_work() as session:
+        run = run_repo.lock_run(session, run_id)
+        if run is not None and run.status == "COMPLETED":
+            run.status = "SCHEDULED"
+            run.updated_at = real_now()
+
+
+def execute_account(account_id: uuid.UUID, as_of: dt.date | None) -> tuple[dt.date, list[uuid.UUID]]:
+    with unit_of_work() as session:
+        ids = list(
+            session.execute(
+                select(BillingSchedule.id).where(
+                    BillingSchedule.account_id == account_id,
+                    BillingSchedule.status == "ACTIVE",
+                    BillingSchedule.time_traveller_id.is_(None),
+                    BillingSchedule.archived_at.is_(None),
+                )
+            ).scalars()
+        )
+    date = as_of or real_now().date()
+    run_ids: list[uuid.UUID] = []
+    for schedule_id in ids:
+        try:
+            _, found = execute_schedule(schedule_id, date)
+            run_ids.extend(found)
+        except ExecutionRefused:
+            continue
+    return date, run_ids

@@ -1,0 +1,31 @@
+"""Lookups shared by the repositories: every read is scoped to one account (tenant isolation)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+
+def as_uuid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def owned(session: Session, model: type[T], account_id: uuid.UUID, row_id: Any, *, lock: bool = False) -> T | None:
+    """The row of ``model`` with ``row_id`` if it belongs to ``account_id``; another account's row is
+    indistinguishable from a missing one (SPEC §3.1)."""
+    parsed = as_uuid(row_id)
+    if parsed is None:
+        return None
+    row = session.get(model, parsed, with_for_update=lock)
+    if row is None or getattr(row, "account_id") != account_id:  # noqa: B009
+        return None
+    return row

@@ -1,0 +1,133 @@
+"""Billing-run queries: idempotent materialisation, claiming with leases, and discovery (SPEC §6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from billrun.store.models import BillingRun, BillingSchedule, Invoice
+
+CLAIMABLE = ("SCHEDULED", "FAILED", "IN_PROGRESS")
+
+
+def insert_missing_runs(
+    session: Session,
+    schedule: BillingSchedule,
+    runs: Sequence[tuple[dt.date, dt.datetime, dt.date | None, dt.date | None]],
+    trigger: str,
+) -> None:
+    """One SCHEDULED run per (schedule, drafting date) that has none: ``INSERT ... ON CONFLICT DO NOTHING``,
+    so concurrent ticks, manual executions and travellers never create two (SPEC §6.1)."""
+    if not runs:
+        return
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "account_id": schedule.account_id,
+            "billing_schedule_id": schedule.id,
+            "intended_drafting_date": drafting_date,
+            "status": "SCHEDULED",
+            "trigger": trigger,
+            "scheduled_run_time": run_time,
+            "billing_start_date": start,
+            "billing_end_date": end,
+        }
+        for drafting_date, run_time, start, end in runs
+    ]
+    session.execute(
+        insert(BillingRun)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["billing_schedule_id", "intended_drafting_date"])
+    )
+
+
+def runs_of(session: Session, schedule_id: uuid.UUID, up_to: dt.date | None = None) -> list[BillingRun]:
+    stmt = select(BillingRun).where(BillingRun.billing_schedule_id == schedule_id)
+    if up_to is not None:
+        stmt = stmt.where(BillingRun.intended_drafting_date <= up_to)
+    return list(session.execute(stmt.order_by(BillingRun.intended_drafting_date)).scalars())
+
+
+def run_for_date(session: Session, schedule_id: uuid.UUID, drafting_date: dt.date) -> BillingRun | None:
+    return session.execute(
+        select(BillingRun).where(
+            BillingRun.billing_schedule_id == schedule_id, BillingRun.intended_drafting_date == drafting_date
+        )
+    ).scalar()
+
+
+def lock_run(session: Session, run_id: uuid.UUID) -> BillingRun | None:
+    return session.execute(select(BillingRun).where(BillingRun.id == run_id).with_for_update()).scalar()
+
+
+def lock_schedule_runs(session: Session, schedule_id: uuid.UUID) -> None:
+    """Transaction-scoped advisory lock serialising one schedule's runs and recalculations (SPEC §6.3)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"schedule:{schedule_id}"})
+
+
+def due_schedules(session: Session, today: dt.date, limit: int = 1000) -> list[BillingSchedule]:
+    """ACTIVE, unarchived, real-clock schedules whose next drafting date has come (SPEC §6.2)."""
+    return list(
+        session.execute(
+            select(BillingSchedule)
+            .where(
+                BillingSchedule.status == "ACTIVE",
+                BillingSchedule.archived_at.is_(None),
+                BillingSchedule.time_traveller_id.is_(None),
+                BillingSchedule.next_drafting_date <= today,
+            )
+            .order_by(BillingSchedule.next_drafting_date, BillingSchedule.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def claim_due(session: Session, now: dt.datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(run id, schedule id) of runs due for execution: SCHEDULED, FAILED and due for retry, or IN_PROGRESS
+    with an expired lease, on real-clock schedules. ``SKIP LOCKED`` lets concurrent ticks split the work."""
+    rows = session.execute(
+        select(BillingRun.id, BillingRun.billing_schedule_id)
+        .join(BillingSchedule, BillingSchedule.id == BillingRun.billing_schedule_id)
+        .where(
+            BillingSchedule.time_traveller_id.is_(None),
+            BillingRun.scheduled_run_time <= now,
+            or_(
+                BillingRun.status == "SCHEDULED",
+                and_(
+                    BillingRun.status == "FAILED",
+                    BillingRun.next_retry_at.is_not(None),
+                    BillingRun.next_retry_at <= now,
+                ),
+                and_(BillingRun.status == "IN_PROGRESS", BillingRun.lease_expires_at < now),
+            ),
+        )
+        .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
+        .limit(limit)
+        .with_for_update(of=BillingRun, skip_locked=True)
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def live_invoice(session: Session, schedule_id: uuid.UUID, drafting_date: dt.date, lock: bool = True) -> Invoice | None:
+    """The non-VOIDED invoice of (schedule, drafting date), if any."""
+    stmt = select(Invoice).where(
+        Invoice.billing_schedule_id == schedule_id, Invoice.drafting_date == drafting_date, Invoice.status != "VOIDED"
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar()
+
+
+def deprecate_runs(session: Session, run_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
+    if run_ids:
+        session.execute(
+            update(BillingRun)
+            .where(BillingRun.id.in_(run_ids))
+            .values(status="DEPRECATED", updated_at=now, next_retry_at=None)
+        )

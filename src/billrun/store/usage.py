@@ -1,0 +1,179 @@
+"""Usage aggregation in PostgreSQL, equal by construction to :mod:`billrun.domain.usage` (SPEC §5).
+
+Only winning rows count (``is_latest``, maintained at ingest); ``VOID`` matches no customer; windows are
+half-open UTC day ranges; numeric values follow the ISO 31-0 grammar of SPEC §5.4.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from billrun.domain.inputs import AggregationType, MetricSpec
+from billrun.domain.periods import DateRange
+from billrun.domain.usage import VOID_ALIAS, UsageValue, window_bounds
+
+NUMERIC_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+
+
+def _prop(name: str, params: dict[str, Any], prefix: str) -> str:
+    key = f"{prefix}_prop"
+    params[key] = name
+    return f"(e.event_properties -> :{key})"
+
+
+def numeric_sql(value: str) -> str:
+    """The ISO 31-0 numeric value of a JSONB property, or NULL when it is invalid."""
+    return (
+        f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value})::numeric "
+        f"WHEN jsonb_typeof({value}) = 'string' AND ({value} #>> '{{}}') ~ '{NUMERIC_PATTERN}' "
+        f"THEN ({value} #>> '{{}}')::numeric END)"
+    )
+
+
+def _filter_text(value: str) -> str:
+    """A property as filters compare it: strings as is, other scalars as their JSON text."""
+    return (
+        f"(CASE jsonb_typeof({value}) WHEN 'string' THEN {value} #>> '{{}}' "
+        f"WHEN 'null' THEN NULL ELSE {value}::text END)"
+    )
+
+
+def filter_sql(metric: MetricSpec, params: dict[str, Any], prefix: str = "f") -> str:
+    """AND across properties, OR within one, negation and optional case folding (SPEC §5.5)."""
+    clauses = []
+    for i, (prop, allowed) in enumerate(sorted(metric.property_filters.items())):
+        value = _filter_text(_prop(prop, params, f"{prefix}{i}"))
+        key = f"{prefix}{i}_values"
+        if metric.case_sensitive:
+            params[key] = list(allowed)
+            listed = f"{value} = ANY(:{key})"
+        else:
+            params[key] = [a.lower() for a in allowed]
+            listed = f"lower({value}) = ANY(:{key})"
+        if prop in metric.properties_to_negate:
+            clauses.append(f"({value} IS NULL OR NOT ({listed}))")
+        else:
+            clauses.append(f"({value} IS NOT NULL AND {listed})")
+    return " AND ".join(clauses) if clauses else "TRUE"
+
+
+def _base_where(
+    account_id: uuid.UUID, metric: MetricSpec, aliases: Iterable[str], window: DateRange, params: dict[str, Any]
+) -> str:
+    start, end = window_bounds(window)
+    params.update(
+        account=account_id,
+        event_type=metric.event_type,
+        aliases=sorted(set(aliases) - {VOID_ALIAS}),
+        start=start,
+        end=end,
+    )
+    return (
+        "e.account_id = :account AND e.is_latest AND e.event_type = :event_type "
+        "AND e.customer_alias = ANY(:aliases) AND e.event_timestamp >= :start AND e.event_timestamp < :end "
+        f"AND {filter_sql(metric, params)}"
+    )
+
+
+def aggregate(
+    session: Session,
+    account_id: uuid.UUID,
+    metric: MetricSpec,
+    aliases: Iterable[str],
+    window: DateRange,
+    with_ids: bool = True,
+) -> UsageValue:
+    """One metric over one window, from winning rows only."""
+    params: dict[str, Any] = {}
+    where = _base_where(account_id, metric, aliases, window, params)
+    prop = metric.aggregation_property or ""
+    value = _prop(prop, params, "agg")
+    numeric = numeric_sql(value)
+    if metric.aggregation_type == AggregationType.COUNT:
+        measure, invalid = "count(*)", "0"
+    elif metric.aggregation_type == AggregationType.SUM:
+        measure, invalid = f"coalesce(sum({numeric}), 0)", f"count(*) FILTER (WHERE {numeric} IS NULL)"
+    elif metric.aggregation_type == AggregationType.MAX:
+        measure, invalid = f"coalesce(max({numeric}), 0)", f"count(*) FILTER (WHERE {numeric} IS NULL)"
+    else:
+        unique_key = (
+            f"(CASE jsonb_typeof({value}) WHEN 'number' THEN 'n:' || trim_scale(({value})::numeric)::text "
+            f"WHEN 'string' THEN CASE WHEN {value} #>> '{{}}' <> '' THEN 's:' || ({value} #>> '{{}}') END "
+            f"WHEN 'boolean' THEN 'b:' || ({value})::text END)"
+        )
+        measure, invalid = f"count(DISTINCT {unique_key})", "0"
+    ids = "array_agg(e.id ORDER BY e.ingest_seq)" if with_ids else "NULL::uuid[]"
+    row = session.execute(
+        text(f"SELECT {measure}, count(*), {invalid}, {ids} FROM usage_events e WHERE {where}"), params
+    ).one()
+    return UsageValue(Decimal(row[0]), int(row[1]), int(row[2]), tuple(str(i) for i in (row[3] or [])))
+
+
+def event_values(
+    session: Session, account_id: uuid.UUID, metric: MetricSpec, aliases: Iterable[str], window: DateRange
+) -> tuple[Decimal | None, ...]:
+    """Per-event numeric values in receive order, for per-event fees (SPEC §4.6.3)."""
+    params: dict[str, Any] = {}
+    where = _base_where(account_id, metric, aliases, window, params)
+    numeric = numeric_sql(_prop(metric.aggregation_property or "", params, "agg"))
+    rows = session.execute(
+        text(f"SELECT {numeric} FROM usage_events e WHERE {where} ORDER BY e.ingest_seq"), params
+    ).scalars()
+    return tuple(Decimal(v) if v is not None else None for v in rows)
+
+
+def event_days(
+    session: Session, account_id: uuid.UUID, metric: MetricSpec, aliases: Iterable[str], window: DateRange
+) -> frozenset[dt.date]:
+    """UTC days with at least one matching event: the drafting days of ON_DEMAND prices (SPEC §4.6.8)."""
+    params: dict[str, Any] = {}
+    where = _base_where(account_id, metric, aliases, window, params)
+    rows = session.execute(
+        text(f"SELECT DISTINCT (e.event_timestamp AT TIME ZONE 'UTC')::date FROM usage_events e WHERE {where}"),
+        params,
+    ).scalars()
+    return frozenset(rows)
+
+
+@dataclass(frozen=True)
+class SeatRow:
+    id: str
+    customer_event_id: str
+    customer_alias: str
+    seat_type: str
+    event_timestamp: dt.datetime
+    total: int
+    ingest_seq: int
+
+
+def seat_rows(
+    session: Session, account_id: uuid.UUID, seat_type: str, aliases: Iterable[str], before: dt.datetime | None = None
+) -> list[SeatRow]:
+    """Winning seat events of ``seat_type`` for the alias set (optionally only those before a moment)."""
+    params: dict[str, Any] = {
+        "account": account_id,
+        "seat_type": seat_type,
+        "aliases": sorted(set(aliases) - {VOID_ALIAS}),
+    }
+    limit = ""
+    if before is not None:
+        params["before"] = before
+        limit = "AND s.event_timestamp < :before"
+    rows = session.execute(
+        text(
+            "SELECT s.id, s.customer_event_id, s.customer_alias, s.seat_type, s.event_timestamp, s.total, "
+            "s.ingest_seq FROM seat_events s WHERE s.account_id = :account AND s.is_latest "
+            f"AND s.seat_type = :seat_type AND s.customer_alias = ANY(:aliases) {limit} "
+            "ORDER BY s.event_timestamp, s.ingest_seq"
+        ),
+        params,
+    ).all()
+    return [SeatRow(str(r[0]), r[1], r[2], r[3], r[4], int(r[5]), int(r[6])) for r in rows]

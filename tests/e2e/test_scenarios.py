@@ -1,0 +1,116 @@
+"""Every acceptance scenario in ../shared/scenarios/, run over HTTP against a real API server and a real
+Celery worker (format: ../shared/scenarios/README.md). The files are loaded from there, never copied."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Api, wait_until
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+TEMPLATE = re.compile(r"\{\{([^}]+)\}\}")
+pytestmark = pytest.mark.e2e
+
+
+def scenario_files() -> list[Path]:
+    files = sorted(SCENARIOS.glob("*.json"))
+    assert files, f"no scenarios found in {SCENARIOS}"
+    return files
+
+
+def lookup(saved: dict[str, Any], path: str) -> Any:
+    value: Any = saved
+    for part in path.strip().split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def render(value: Any, saved: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        whole = TEMPLATE.fullmatch(value)
+        if whole:
+            return lookup(saved, whole.group(1))
+        return TEMPLATE.sub(lambda m: str(lookup(saved, m.group(1))), value)
+    if isinstance(value, list):
+        return [render(v, saved) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, saved) for k, v in value.items()}
+    return value
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value))
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+(\.\d+)?", value):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return None
+    return None
+
+
+def mismatches(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Subset match: keys given must be present and equal; lists match in length and order; decimal strings
+    compare by numeric value."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path or '.'}: expected an object, got {actual!r}"]
+        problems = []
+        for key, value in expected.items():
+            if key not in actual:
+                problems.append(f"{path}.{key}: missing")
+            else:
+                problems.extend(mismatches(value, actual[key], f"{path}.{key}"))
+        return problems
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{path}: expected {len(expected)} element(s), got {json.dumps(actual)[:800]}"]
+        return [
+            p for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for p in mismatches(e, a, f"{path}[{i}]")
+        ]
+    left, right = _decimal(expected), _decimal(actual)
+    if left is not None and right is not None and not isinstance(expected, bool):
+        return [] if left == right else [f"{path}: expected {expected!r}, got {actual!r}"]
+    return [] if expected == actual else [f"{path}: expected {expected!r}, got {actual!r}"]
+
+
+def run_scenario(api: Api, scenario: dict[str, Any]) -> None:
+    saved: dict[str, Any] = {}
+    for number, step in enumerate(scenario["steps"]):
+        method, _, path = render(step["call"], saved).partition(" ")
+        body = render(step["body"], saved) if "body" in step else None
+        response = api.request(method, path, body)
+        where = f"step {number} ({step['call']})"
+        expect = step.get("expect", {})
+        if "status" in expect:
+            assert response.status_code == expect["status"], f"{where}: {response.status_code} {response.text[:1500]}"
+        else:
+            assert 200 <= response.status_code < 300, f"{where}: {response.status_code} {response.text[:1500]}"
+        payload = response.json() if response.content else None
+        if "wait" in step:
+            traveller = path.split("?")[0].rstrip("/")
+            if not re.search(r"/time-travellers/[^/]+$", traveller):
+                traveller = f"/time-travellers/{payload['id']}"
+
+            def reached(target: str = step["wait"], url: str = traveller) -> bool:
+                return bool(api.get(url).json()["status"] == target)
+
+            wait_until(reached, timeout=60)
+        if "body" in expect:
+            problems = mismatches(expect["body"], payload)
+            assert not problems, f"{where}:\n" + "\n".join(problems[:20])
+        if "save" in step:
+            saved[step["save"]] = payload
+
+
+@pytest.mark.parametrize("path", scenario_files(), ids=lambda p: p.stem)
+def test_scenario(api: Api, path: Path) -> None:
+    run_scenario(api, json.loads(path.read_text()))
