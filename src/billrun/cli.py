@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from billrun.config import get_settings
@@ -94,6 +95,25 @@ def cmd_beat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from billrun.demo import run_demo
+
+    run_demo()
+    return 0
+
+
+@_with_services(need_redis=True)
+def cmd_run(args: argparse.Namespace) -> int:
+    """The manual trigger (SPEC §6.4), executed in this process with a progress bar and a summary."""
+    from billrun.billing.runner import run_manual
+    from billrun.store import migrate
+
+    migrate.upgrade("head")
+    summary = run_manual(args.schedule, args.date, progress=not args.quiet)
+    print(json.dumps(summary))
+    return 0 if summary["failures"] == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billrun", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,10 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     beat = sub.add_parser("beat", help="run Celery beat (one tick every BILLRUN_TICK_SECONDS)")
     beat.add_argument("--loglevel", default="INFO")
     beat.set_defaults(func=cmd_beat)
+    demo = sub.add_parser("demo", help="run the seed guide end to end on embedded servers and print the invoice")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="execute billing now (manual trigger): one schedule or every schedule")
+    run.add_argument("--schedule", help="billing schedule id (default: every ACTIVE schedule of every account)")
+    run.add_argument("--date", help="as-of date YYYY-MM-DD (default: today on the schedule clock)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # platformdirs (through Celery) warns about an unset XDG_RUNTIME_DIR on servers; it is harmless here.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args))

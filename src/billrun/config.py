@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=100, ge=1, le=10_000, description="Runs per execute_billing_runs task.")
     lease_seconds: int = Field(default=600, ge=10, description="Run lease while IN_PROGRESS (SPEC §6.3).")
     visibility_timeout_seconds: int = Field(
-        default=3600, ge=60, description="Redis visibility timeout; must exceed the longest run (SPEC §6.3)."
+        default=3600, ge=1, description="Redis visibility timeout; must exceed the longest run (SPEC §6.3)."
     )
     recalc_debounce_seconds: float = Field(default=2.0, ge=0, le=5, description="Recalculation coalescing (§5.7).")
     chunk_synchronous_commit_off: bool = Field(

@@ -24,7 +24,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def celery_worker(database_url: str, servers: dict[str, str]) -> Iterator[Any]:
     """A real worker (celery.contrib.testing.worker.start_worker), threads pool, against the real broker."""
     from celery.contrib.testing.worker import start_worker
@@ -41,7 +41,7 @@ def celery_worker(database_url: str, servers: dict[str, str]) -> Iterator[Any]:
         yield worker
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_base_url(database_url: str, celery_worker: Any) -> Iterator[str]:
     import uvicorn
 

@@ -48,8 +48,25 @@ class Outcome:
     invoice_id: uuid.UUID | None = None
 
 
-#: Test-only hook (SPEC §6.5 crash tests): called with a stage name inside the run's transaction.
+#: Test-only hook (SPEC §6.5 crash tests): called with a stage name ("computed", "before-commit" inside the
+#: run's transaction, "after-commit" after it). Installed from the environment by :func:`install_pause_hook`.
 pause_hook: Callable[[str, uuid.UUID], None] | None = None
+
+
+def install_pause_hook(stage: str, marker: str) -> None:
+    """Make this process stop forever at ``stage`` after touching ``marker``, so that a test can SIGKILL it
+    at exactly that point (BILLRUN_TEST_PAUSE_AT / BILLRUN_TEST_PAUSE_FILE)."""
+    import time
+    from pathlib import Path
+
+    def hook(current: str, run_id: uuid.UUID) -> None:
+        if current == stage:
+            Path(marker).write_text(str(run_id))
+            while True:
+                time.sleep(1)
+
+    global pause_hook
+    pause_hook = hook
 
 
 def _pause(stage: str, run_id: uuid.UUID) -> None:
@@ -144,6 +161,7 @@ def execute_run(
             if trigger:
                 run.trigger = trigger
             _pause("before-commit", run_id)
+        _pause("after-commit", run_id)
         return Outcome(run_id, "COMPLETED", invoice_id)
     except Exception as exc:  # recorded, then reported; a failed run never blocks the others
         permanent = isinstance(exc, PermanentRunError | AssertionError | ValueError | KeyError | TypeError)

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from billrun.billing import planning
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
-from billrun.billing.execution import execute_run
 from billrun.config import get_settings
 from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
@@ -71,7 +70,7 @@ class ExecutionRefused(Exception):
 
 
 def execute_schedule(
-    schedule_id: uuid.UUID, as_of: dt.date | None, *, account_id: uuid.UUID | None = None, run_inline: bool = False
+    schedule_id: uuid.UUID, as_of: dt.date | None, *, account_id: uuid.UUID | None = None, queue: bool = True
 ) -> tuple[dt.date, list[uuid.UUID]]:
     """The manual trigger (SPEC §6.4): materialise every missing run with D <= X, enqueue the SCHEDULED and
     FAILED ones, and re-execute the run for exactly X even when COMPLETED (recalculating a DRAFT, replacing a
@@ -103,9 +102,7 @@ def execute_schedule(
             if traveller is not None:
                 traveller.status = "IN_PROGRESS"
                 traveller.failed_billing_run_ids = []
-    if run_inline:
-        for run_id in run_ids:
-            execute_run(run_id, trigger="MANUAL", force=run_id == exact, clock=None)
+    if not queue:  # the caller executes the runs itself (``billrun run``)
         return date, run_ids
     if run_ids:
         if traveller_id is not None:

@@ -237,15 +237,18 @@ def _keep_one_zero(lines: list[ExactLine]) -> list[ExactLine]:
 
 
 def _merge_same_rate(lines: list[ExactLine]) -> list[ExactLine]:
-    """Seat lines of one item with the same rate merge by adding their quantities (SPEC §4.6)."""
+    """Seat lines of one item with the same rate merge by adding their quantities (SPEC §4.6); the merged
+    line keeps the kind of its first non-empty part (a zero baseline merged with increments is an increment)."""
     merged: list[ExactLine] = []
     for line in lines:
         twin = next((m for m in merged if m.rate == line.rate and m.tier == line.tier), None)
         if twin is None:
             merged.append(line)
             continue
+        kind = twin.kind if twin.quantity != 0 else line.kind
+        parts = [*twin.derivation.get("merged", [twin.kind]), line.kind]
         merged[merged.index(twin)] = ExactLine(
-            twin.kind,
+            kind,
             twin.title,
             twin.quantity + line.quantity,
             twin.rate,
@@ -253,7 +256,7 @@ def _merge_same_rate(lines: list[ExactLine]) -> list[ExactLine]:
             twin.description,
             twin.tier,
             twin.detail,
-            {**twin.derivation, "merged": [*twin.derivation.get("merged", []), line.kind]},
+            {**twin.derivation, "merged": parts},
         )
     return merged
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from celery import Celery
 
 from billrun.config import get_settings
@@ -18,7 +20,13 @@ def make_celery() -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         # Must exceed the longest run, or Redis redelivers a task that is still running.
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds},
+        # Unacked messages come back once the visibility timeout has passed; sweep for them often enough
+        # that a short timeout (tests, tiny runs) is honoured (kombu otherwise scans every ~100 s).
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            "unacked_restore_interval": max(1, min(60, settings.visibility_timeout_seconds // 4)),
+            "unacked_restore_throttle": 1,
+        },
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
@@ -30,12 +38,17 @@ def make_celery() -> Celery:
             "billrun.tick": {"task": "billrun.tick", "schedule": settings.tick_seconds},
         },
     )
+    pause_at = os.environ.get("BILLRUN_TEST_PAUSE_AT")
+    if pause_at:
+        from billrun.billing.execution import install_pause_hook
+
+        install_pause_hook(pause_at, os.environ["BILLRUN_TEST_PAUSE_FILE"])
     # shared_task proxies (and so the dispatcher) send through the current app.
     app.set_default()
     app.set_current()
     from billrun.worker.dispatch import install
 
-    install()
+    install(app)
     return app
 
 

@@ -1,30 +1,38 @@
-"""The Celery-backed dispatcher that billing enqueues through. Tasks are sent after the caller's commit."""
+"""The Celery-backed dispatcher that billing enqueues through. Tasks are sent by name after the caller's
+commit, on the app configured from ``BILLRUN_BROKER_URL``."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery
 
 from billrun.billing.dispatch import set_dispatcher
 
 
 class CeleryDispatcher:
-    def execute_runs(self, run_ids: Sequence[uuid.UUID], manual: bool = False) -> None:
-        from billrun.worker.tasks import execute_billing_runs
+    def __init__(self, app: Celery) -> None:
+        self.app = app
 
+    def _send(self, name: str, args: list[Any], countdown: float | None = None) -> None:
+        self.app.send_task(name, args=args, countdown=countdown)
+
+    def execute_runs(self, run_ids: Sequence[uuid.UUID], manual: bool = False) -> None:
         if run_ids:
-            execute_billing_runs.delay([str(r) for r in run_ids], "MANUAL" if manual else None)
+            self._send("billrun.execute_billing_runs", [[str(r) for r in run_ids], "MANUAL" if manual else None])
 
     def advance_traveller(self, traveller_id: uuid.UUID) -> None:
-        from billrun.worker.tasks import advance_time_traveller
-
-        advance_time_traveller.delay(str(traveller_id))
+        self._send("billrun.advance_time_traveller", [str(traveller_id)])
 
     def recalculate_pending(self, delay_seconds: float = 0) -> None:
-        from billrun.worker.tasks import recalculate_pending
-
-        recalculate_pending.apply_async(countdown=delay_seconds)
+        self._send("billrun.recalculate_pending", [], countdown=delay_seconds or None)
 
 
-def install() -> None:
-    set_dispatcher(CeleryDispatcher())
+def install(app: Celery | None = None) -> None:
+    if app is None:
+        from billrun.worker.app import make_celery
+
+        app = make_celery()
+    set_dispatcher(CeleryDispatcher(app))
