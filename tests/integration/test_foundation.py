@@ -194,3 +194,16 @@ def test_cli_help_on_every_command() -> None:
         result = _billrun(*args, env=dict(os.environ))
         assert result.returncode == 0, (args, result.stderr)
         assert "usage: billrun" in result.stdout
+
+
+def test_demo_prints_the_seed_invoice_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """`billrun demo` on a fresh data dir: embedded servers, a real worker process, the seed guide's invoice."""
+    result = _billrun("demo", env=_clean_env(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout)
+    invoice = printed["invoice"]
+    assert (invoice["netTotal"], invoice["totalTax"], invoice["grossTotal"]) == ("150.00", "30.00", "180.00")
+    assert invoice["billingPeriod"] == {"start": "2024-01-01", "endInclusive": "2024-01-31"}
+    assert invoice["status"] == "DRAFT" and invoice["billingRunId"]
+    assert [(ln["quantity"], ln["rate"], ln["netTotal"]) for ln in printed["lineItems"]] == [("10", "15", "150.00")]
+    assert _leftover_processes(tmp_path) == []
