@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from billrun.domain.inputs import AggregationType, MetricSpec
@@ -98,10 +98,13 @@ def filter_text(raw: Any) -> str | None:
         return raw
     if isinstance(raw, bool):
         return "true" if raw else "false"
+    if isinstance(raw, Decimal):
+        return format(raw, "f")  # as PostgreSQL prints a JSON number: 1E+3 -> 1000
     return str(raw)
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Case-insensitive comparison form: NFKC, then Unicode case folding (SPEC §5.5)."""
     return unicodedata.normalize("NFKC", text).casefold()
 
 
@@ -118,8 +121,8 @@ def passes_filters(properties: Mapping[str, Any], metric: MetricSpec) -> bool:
         if metric.case_sensitive:
             listed = value in allowed
         else:
-            folded = _fold(value)
-            listed = any(folded == _fold(a) for a in allowed)
+            folded = fold(value)
+            listed = any(folded == fold(a) for a in allowed)
         if listed == negate:
             return False
     return True
@@ -163,7 +166,9 @@ def aggregate_events(matched: list[UsageEventRecord], metric: MetricSpec) -> Usa
     valid = [v for v in values if v is not None]
     invalid = len(values) - len(valid)
     if metric.aggregation_type == AggregationType.SUM:
-        total = sum(valid, Decimal(0))
+        with localcontext() as exact:  # sums are exact, like PostgreSQL numeric
+            exact.prec = 1000
+            total = sum(valid, Decimal(0))
     else:
         total = max(valid) if valid else Decimal(0)
     return UsageValue(total, len(matched), invalid, ids)

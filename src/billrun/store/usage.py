@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from billrun.domain.inputs import AggregationType, MetricSpec
 from billrun.domain.periods import DateRange
-from billrun.domain.usage import VOID_ALIAS, UsageValue, window_bounds
+from billrun.domain.usage import VOID_ALIAS, UsageValue, fold, window_bounds
 
 NUMERIC_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 
@@ -56,8 +56,9 @@ def filter_sql(metric: MetricSpec, params: dict[str, Any], prefix: str = "f") ->
             params[key] = list(allowed)
             listed = f"{value} = ANY(:{key})"
         else:
-            params[key] = [a.lower() for a in allowed]
-            listed = f"lower({value}) = ANY(:{key})"
+            # both sides folded exactly as the reference does (NFKC, then Unicode case folding)
+            params[key] = [fold(a) for a in allowed]
+            listed = f"billrun_casefold({value}) = ANY(:{key})"
         if prop in metric.properties_to_negate:
             clauses.append(f"({value} IS NULL OR NOT ({listed}))")
         else:
