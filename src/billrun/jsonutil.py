@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -21,10 +22,33 @@ def _number(value: Decimal) -> str:
 
 
 def dumps(value: Any) -> str:
-    """Serialise with exact decimals (``Decimal("1.50")`` -> ``1.50``)."""
-    parts: list[str] = []
-    _write(value, parts)
-    return "".join(parts)
+    """Serialise with exact decimals (``Decimal("1.50")`` -> ``1.50``).
+
+    Fast path: each Decimal is swapped for a unique placeholder string, the C encoder runs, and the
+    placeholders are replaced by the decimals' exact text. Values the C encoder cannot take (datetimes,
+    UUIDs) go through the slower pure-Python writer."""
+    decimals: list[Decimal] = []
+    nonce = os.urandom(6).hex()
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, Decimal):
+            decimals.append(node)
+            return f"\x00{nonce}:{len(decimals) - 1}\x00"
+        if isinstance(node, dict):
+            return {k: swap(v) for k, v in node.items()}
+        if isinstance(node, list | tuple):
+            return [swap(v) for v in node]
+        return node
+
+    try:
+        text = json.dumps(swap(value), ensure_ascii=False, separators=(",", ":"))
+    except TypeError:
+        parts: list[str] = []
+        _write(value, parts)
+        return "".join(parts)
+    for index, number in enumerate(decimals):
+        text = text.replace(f'"\\u0000{nonce}:{index}\\u0000"', _number(number), 1)
+    return text
 
 
 def _write(value: Any, out: list[str]) -> None:

@@ -24,6 +24,7 @@ def usage_event(body: Any, path: str, errors: list[FieldError], received_at: dt.
     event_type = v.string("eventType")
     timestamp = v.timestamp("eventTimestamp", required=False) if v.has("eventTimestamp") else received_at
     properties = v.raw("eventProperties")
+    serialised = None
     if properties is None:
         properties = {}
     elif not isinstance(properties, dict):
@@ -33,12 +34,20 @@ def usage_event(body: Any, path: str, errors: list[FieldError], received_at: dt.
         v.error("eventProperties", "outOfRange", f"eventProperties takes at most {MAX_PROPERTIES} keys")
     elif any(len(k) > 255 for k in properties):
         v.error("eventProperties", "tooLong", "eventProperties keys are at most 255 characters")
-    elif len(jsonutil.dumps(properties).encode()) > MAX_PROPERTIES_BYTES:
-        v.error("eventProperties", "tooLong", "eventProperties must serialise to at most 32 KiB")
+    else:
+        serialised = jsonutil.dumps(properties)
+        if len(serialised.encode()) > MAX_PROPERTIES_BYTES:
+            v.error("eventProperties", "tooLong", "eventProperties must serialise to at most 32 KiB")
     if len(errors) > before or alias is None or event_type is None or timestamp is None:
         return None
     return NewUsageEvent(
-        event_id or str(uuid.uuid4()), alias, event_type, timestamp, properties, generated_id=event_id is None
+        event_id or str(uuid.uuid4()),
+        alias,
+        event_type,
+        timestamp,
+        properties,
+        generated_id=event_id is None,
+        properties_json=serialised,
     )
 
 

@@ -2,12 +2,12 @@
 
 A batch is one transaction:
 1. take ``ingestSeq`` values from the sequence, in array order;
-2. COPY the rows in (flag ``is_latest`` false for ids that may collide);
-3. upsert ``GREATEST(latest_seq)`` per customerEventId, in id order: the row lock on each id serialises
-   concurrent writers of that id, whichever commits first;
-4. flip ``is_latest`` to the row holding the latest sequence (false first, then true, so the partial unique
-   index never sees two winners). The flipped-off rows are returned: their timestamps trigger
-   recalculation too (SPEC §5.7).
+2. upsert ``GREATEST(latest_seq)`` per customerEventId, in id order: the row lock on each id serialises
+   concurrent writers of that id, whichever commits first, and the highest sequence wins;
+3. where this batch holds the winner, retire the previous winning row (``is_latest`` false); its alias and
+   timestamp are returned, because they trigger recalculation too (SPEC §5.7);
+4. COPY the rows in, each flagged latest when it holds its id's winning sequence (generated ids never
+   collide). The partial unique index on latest rows therefore never sees two winners.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from billrun import jsonutil
+from billrun.ids import uuid7
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class NewUsageEvent:
     event_timestamp: dt.datetime
     event_properties: dict[str, Any]
     generated_id: bool = False
+    properties_json: str | None = None  # the serialised properties, when validation already made them
 
 
 @dataclass(frozen=True)
@@ -62,41 +64,43 @@ def _sequence_values(session: Session, sequence: str, count: int) -> list[int]:
     return sorted(int(v) for v in rows)
 
 
-def _fix_latest(
+def _claim_latest(
     session: Session, table: str, ids_table: str, account_id: uuid.UUID, latest: dict[str, int]
-) -> list[Superseded]:
+) -> tuple[dict[str, int], list[Superseded]]:
+    """Steps 2-3: record the highest sequence per id (row-locking each id, in id order), then retire the
+    previous winners where this batch now holds the winner, so the partial unique index never sees two
+    latest rows. Returns the winning sequence per id (it may belong to a concurrent writer that committed
+    first) and the retired rows.
+
+    The retirement must be a second statement: under READ COMMITTED its fresh snapshot sees a winner that a
+    concurrent writer committed while the upsert waited for its row lock (a CTE would not)."""
     if not latest:
-        return []
+        return {}, []
     event_ids = sorted(latest)
-    session.execute(
+    winners = {
+        row[0]: int(row[1])
+        for row in session.execute(
+            text(
+                f"INSERT INTO {ids_table} (account_id, customer_event_id, latest_seq) "
+                "SELECT :account, ceid, seq FROM unnest(CAST(:ids AS text[]), CAST(:seqs AS bigint[])) AS t(ceid, seq) "
+                "ORDER BY ceid ON CONFLICT (account_id, customer_event_id) "
+                f"DO UPDATE SET latest_seq = GREATEST({ids_table}.latest_seq, EXCLUDED.latest_seq) "
+                "RETURNING customer_event_id, latest_seq"
+            ),
+            {"account": account_id, "ids": event_ids, "seqs": [latest[i] for i in event_ids]},
+        )
+    }
+    ours = [i for i in event_ids if winners.get(i) == latest[i]]
+    if not ours:
+        return winners, []
+    retired = session.execute(
         text(
-            f"INSERT INTO {ids_table} (account_id, customer_event_id, latest_seq) "
-            "SELECT :account, ceid, seq FROM unnest(CAST(:ids AS text[]), CAST(:seqs AS bigint[])) AS t(ceid, seq) "
-            "ORDER BY ceid "
-            f"ON CONFLICT (account_id, customer_event_id) DO UPDATE "
-            f"SET latest_seq = GREATEST({ids_table}.latest_seq, EXCLUDED.latest_seq)"
+            f"UPDATE {table} e SET is_latest = false WHERE e.account_id = :account "
+            "AND e.customer_event_id = ANY(:ids) AND e.is_latest RETURNING e.customer_alias, e.event_timestamp"
         ),
-        {"account": account_id, "ids": event_ids, "seqs": [latest[i] for i in event_ids]},
-    )
-    params = {"account": account_id, "ids": event_ids}
-    flipped_off = session.execute(
-        text(
-            f"UPDATE {table} e SET is_latest = false FROM {ids_table} l "
-            "WHERE l.account_id = :account AND l.customer_event_id = ANY(:ids) AND e.account_id = l.account_id "
-            "AND e.customer_event_id = l.customer_event_id AND e.is_latest AND e.ingest_seq <> l.latest_seq "
-            "RETURNING e.customer_alias, e.event_timestamp"
-        ),
-        params,
+        {"account": account_id, "ids": ours},
     ).all()
-    session.execute(
-        text(
-            f"UPDATE {table} e SET is_latest = true FROM {ids_table} l "
-            "WHERE l.account_id = :account AND l.customer_event_id = ANY(:ids) AND e.account_id = l.account_id "
-            "AND e.customer_event_id = l.customer_event_id AND NOT e.is_latest AND e.ingest_seq = l.latest_seq"
-        ),
-        params,
-    )
-    return [Superseded(r[0], r[1]) for r in flipped_off]
+    return winners, [Superseded(r[0], r[1]) for r in retired]
 
 
 def _copy(session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -107,95 +111,72 @@ def _copy(session: Session, table: str, columns: Sequence[str], rows: Sequence[S
             copy.write_row(row)
 
 
-def insert_usage_events(
-    session: Session, account_id: uuid.UUID, events: Sequence[NewUsageEvent], received_at: dt.datetime
+USAGE_COLUMNS = [
+    "id",
+    "account_id",
+    "ingest_seq",
+    "customer_event_id",
+    "customer_alias",
+    "event_type",
+    "event_timestamp",
+    "event_properties",
+    "is_latest",
+    "created_at",
+]
+SEAT_COLUMNS = [
+    "id",
+    "account_id",
+    "ingest_seq",
+    "customer_event_id",
+    "customer_alias",
+    "seat_type",
+    "event_timestamp",
+    "total",
+    "is_latest",
+    "created_at",
+]
+
+
+def _insert(
+    session: Session,
+    kind: str,
+    account_id: uuid.UUID,
+    events: Sequence[NewUsageEvent | NewSeatEvent],
+    received_at: dt.datetime,
 ) -> tuple[list[Stored], list[Superseded]]:
     if not events:
         return [], []
-    seqs = _sequence_values(session, "usage_events_ingest_seq", len(events))
-    ids = [uuid.uuid4() for _ in events]
-    latest: dict[str, int] = {}
-    for event, seq in zip(events, seqs, strict=True):
-        if not event.generated_id:
-            latest[event.customer_event_id] = seq
-    rows = [
-        (
-            ids[i],
-            account_id,
-            seqs[i],
-            e.customer_event_id,
-            e.customer_alias,
-            e.event_type,
-            e.event_timestamp,
-            jsonutil.dumps(e.event_properties),
-            e.generated_id,
-            received_at,
-        )
-        for i, e in enumerate(events)
-    ]
-    _copy(
-        session,
-        "usage_events",
-        [
-            "id",
-            "account_id",
-            "ingest_seq",
-            "customer_event_id",
-            "customer_alias",
-            "event_type",
-            "event_timestamp",
-            "event_properties",
-            "is_latest",
-            "created_at",
-        ],
-        rows,
+    table, ids_table, columns = (
+        ("usage_events", "usage_event_ids", USAGE_COLUMNS)
+        if kind == "usage"
+        else ("seat_events", "seat_event_ids", SEAT_COLUMNS)
     )
-    superseded = _fix_latest(session, "usage_events", "usage_event_ids", account_id, latest)
+    seqs = _sequence_values(session, f"{table}_ingest_seq", len(events))
+    ids = [uuid7() for _ in events]  # time-ordered: primary-key inserts stay at the index's right edge
+    latest = {e.customer_event_id: seq for e, seq in zip(events, seqs, strict=True) if not e.generated_id}
+    winners, superseded = _claim_latest(session, table, ids_table, account_id, latest)
+    rows = []
+    for i, e in enumerate(events):
+        if isinstance(e, NewUsageEvent):
+            properties = e.properties_json or jsonutil.dumps(e.event_properties)
+            payload: tuple[Any, ...] = (e.event_type, e.event_timestamp, properties)
+        else:
+            payload = (e.seat_type, e.event_timestamp, e.total)
+        is_latest = e.generated_id or winners.get(e.customer_event_id) == seqs[i]
+        rows.append(
+            (ids[i], account_id, seqs[i], e.customer_event_id, e.customer_alias, *payload, is_latest, received_at)
+        )
+    _copy(session, table, columns, rows)
     return [Stored(ids[i], seqs[i], received_at) for i in range(len(events))], superseded
+
+
+def insert_usage_events(
+    session: Session, account_id: uuid.UUID, events: Sequence[NewUsageEvent], received_at: dt.datetime
+) -> tuple[list[Stored], list[Superseded]]:
+    return _insert(session, "usage", account_id, events, received_at)
 
 
 def insert_seat_events(
     session: Session, account_id: uuid.UUID, events: Sequence[NewSeatEvent], received_at: dt.datetime
 ) -> tuple[list[Stored], list[Superseded]]:
-    if not events:
-        return [], []
-    seqs = _sequence_values(session, "seat_events_ingest_seq", len(events))
-    ids = [uuid.uuid4() for _ in events]
-    latest: dict[str, int] = {}
-    for event, seq in zip(events, seqs, strict=True):
-        if not event.generated_id:
-            latest[event.customer_event_id] = seq
-    rows = [
-        (
-            ids[i],
-            account_id,
-            seqs[i],
-            e.customer_event_id,
-            e.customer_alias,
-            e.seat_type,
-            e.event_timestamp,
-            e.total,
-            e.generated_id,
-            received_at,
-        )
-        for i, e in enumerate(events)
-    ]
-    _copy(
-        session,
-        "seat_events",
-        [
-            "id",
-            "account_id",
-            "ingest_seq",
-            "customer_event_id",
-            "customer_alias",
-            "seat_type",
-            "event_timestamp",
-            "total",
-            "is_latest",
-            "created_at",
-        ],
-        rows,
-    )
-    superseded = _fix_latest(session, "seat_events", "seat_event_ids", account_id, latest)
-    return [Stored(ids[i], seqs[i], received_at) for i in range(len(events))], superseded
+    return _insert(session, "seat", account_id, events, received_at)

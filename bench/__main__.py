@@ -1,0 +1,37 @@
+"""Benchmarks: ``python -m bench ingest --events N`` and ``python -m bench billing ...`` (see bench/README.md).
+
+They run on BILLRUN_DATABASE_URL / BILLRUN_BROKER_URL when set, else on the embedded servers, which they
+start and stop themselves. They are never part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from billrun.config import get_settings
+from billrun.embedded import embedded_services
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    sub = parser.add_subparsers(dest="bench", required=True)
+    ingest = sub.add_parser("ingest", help="batch ingestion path vs a raw COPY of the same rows")
+    ingest.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    with embedded_services(get_settings().data_dir):
+        if args.bench == "ingest":
+            from bench.ingest import main as run_ingest
+
+            result = run_ingest(args.events)
+            RESULTS.mkdir(exist_ok=True)
+            (RESULTS / f"ingest-{args.events}.json").write_text(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
