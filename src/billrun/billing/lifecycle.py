@@ -81,3 +81,27 @@ def delete_invoice(session: Session, invoice: Invoice) -> None:
 
 def runs_linked(session: Session, invoice_id: uuid.UUID) -> list[BillingRun]:
     return list(session.execute(select(BillingRun).where(BillingRun.invoice_id == invoice_id)).scalars())
+
+
+def auto_issue_due(session: Session, now: dt.datetime, schedule_id: uuid.UUID | None = None) -> int:
+    """finalize-and-send the DRAFTs of ``autoIssueInvoices`` schedules once ``now >= scheduledRunTime +
+    autoIssueGracePeriod`` (SPEC §4.14). Without ``schedule_id``: real-clock schedules only (the beat);
+    with it: that schedule, on its own clock (a time traveller)."""
+    stmt = (
+        select(Invoice, BillingRun.scheduled_run_time, Account.auto_issue_grace_seconds)
+        .join(BillingSchedule, BillingSchedule.id == Invoice.billing_schedule_id)
+        .join(BillingRun, BillingRun.id == Invoice.billing_run_id)
+        .join(Account, Account.id == Invoice.account_id)
+        .where(Invoice.status == "DRAFT", BillingSchedule.auto_issue_invoices.is_(True))
+        .with_for_update(of=Invoice, skip_locked=True)
+    )
+    if schedule_id is None:
+        stmt = stmt.where(BillingSchedule.time_traveller_id.is_(None))
+    else:
+        stmt = stmt.where(BillingSchedule.id == schedule_id)
+    issued = 0
+    for invoice, run_time, grace in session.execute(stmt).all():
+        if now >= run_time + dt.timedelta(seconds=grace):
+            apply_action(session, invoice, "finalize-and-send")
+            issued += 1
+    return issued

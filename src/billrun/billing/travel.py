@@ -12,7 +12,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from billrun.billing import planning, recalculation
+from billrun.billing import lifecycle, planning, recalculation
 from billrun.billing.clock import real_now
 from billrun.billing.execution import execute_run
 from billrun.store import runs as run_repo
@@ -80,10 +80,20 @@ def advance(traveller_id: uuid.UUID) -> None:
             outcome = execute_run(run_id, clock=run_time, trigger="TIME_TRAVELLER")
             if outcome.status == "FAILED":
                 _record_failed(traveller_id, run_id)
+            _auto_issue(traveller_id, run_time)
             continue
         recalculation.process_for_traveller(traveller_id)
+        _auto_issue(traveller_id, run_time)
         if _finish(traveller_id, run_time):
             return
+
+
+def _auto_issue(traveller_id: uuid.UUID, now: dt.datetime | None) -> None:
+    """Step 3 of each traveller run: the auto-issues due by the run's time (SPEC §7)."""
+    with unit_of_work() as session:
+        traveller = session.get(TimeTraveller, traveller_id)
+        if traveller is not None and traveller.billing_schedule_id is not None and now is not None:
+            lifecycle.auto_issue_due(session, now, traveller.billing_schedule_id)
 
 
 def _record_failed(traveller_id: uuid.UUID, run_id: uuid.UUID) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from billrun.billing import planning
+from billrun.billing import lifecycle, planning
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
 from billrun.config import get_settings
@@ -60,6 +60,8 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         claimed_total += len(claimed)
         if len(claimed) < chunk * 10:
             break
+    with unit_of_work() as session:
+        lifecycle.auto_issue_due(session, now)
     return TickReport(discovered, claimed_total)
 
 
