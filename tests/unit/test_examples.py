@@ -649,3 +649,22 @@ def test_quarterly_stub_against_full_quarter() -> None:
     assert period(first) == ("2024-01-15", "2024-01-31")
     assert totals(first)[0] == "170.00"  # 920 x 17/92
     assert dt.date(2024, 5, 1) in drafting_dates(s, d("2024-06-01"))
+
+
+def test_e27_traveller_inputs_give_two_invoices_in_order() -> None:
+    """E27 runs E1's inputs under a time traveller moved to 2024-03-01T06:00Z: drafting dates 02-01 and 03-01,
+    in that order, with E1's invoices (the clock itself is the billing layer's, tested end to end)."""
+    s = schedule([seats_price()], end="2024-12-31", tax={"seats": "0.2"})  # type: ignore[list-item]
+    src = data(seat_events=[seat("editor", "2024-01-01T09:00:00Z", 10)])
+    assert drafting_dates(s, d("2024-03-01")) == [d("2024-02-01"), d("2024-03-01")]
+    assert [totals(invoice(s, x, src)) for x in ("2024-02-01", "2024-03-01")] == [("150.00", "30.00", "180.00")] * 2
+    assert drafting_dates(s, d("2024-02-15")) == [d("2024-02-01")]
+
+
+def test_e29_the_run_for_february_is_one_invoice_of_100() -> None:
+    """E29's schedule (E28's inputs from 2024-01-01): the run for D 2024-02-01 is the January invoice of 100.00;
+    re-computing it gives the same invoice (the exactly-once machinery is tested with real workers)."""
+    s = schedule([fixed("f", "100")])
+    first, again = invoice(s, "2024-02-01"), invoice(s, "2024-02-01")
+    assert first == again
+    assert period(first) == ("2024-01-01", "2024-01-31") and totals(first) == ("100.00", "0.00", "100.00")
