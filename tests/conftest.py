@@ -21,6 +21,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     from billrun.embedded import embedded_services
 
     data_dir = Path(os.environ.get("BILLRUN_TEST_DATA_DIR") or tmp_path_factory.mktemp("servers"))
+    # Scenario runners poll time travellers many times a minute; the rate-limit test sets its own limit.
+    os.environ.setdefault("BILLRUN_DEFAULT_RATE_LIMIT_PER_MINUTE", "0")
     with embedded_services(data_dir):
         yield {
             "database_url": os.environ["BILLRUN_DATABASE_URL"],

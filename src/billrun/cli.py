@@ -54,7 +54,8 @@ def cmd_accounts_create(args: argparse.Namespace) -> int:
 
     migrate.upgrade("head")
     with unit_of_work() as session:
-        new = create_account(session, args.name, is_operator=args.operator)
+        limit = args.rate_limit if args.rate_limit is not None else get_settings().default_rate_limit_per_minute
+        new = create_account(session, args.name, is_operator=args.operator, rate_limit_per_minute=limit)
     dispose_engines()
     print(json.dumps({"id": str(new.id), "apiKey": new.api_key, "apiSecret": new.api_secret}))
     return 0
@@ -132,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     create = asub.add_parser("create", help='create an account; prints {"id", "apiKey", "apiSecret"}')
     create.add_argument("--name", required=True)
     create.add_argument("--operator", action="store_true", help="may call operator-only endpoints")
+    create.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        help="requests per minute per credential (default BILLRUN_DEFAULT_RATE_LIMIT_PER_MINUTE or 100; 0 = unlimited)",
+    )
     create.set_defaults(func=cmd_accounts_create)
 
     settings = get_settings()

@@ -67,6 +67,17 @@ def parse_date(raw: str) -> dt.date | None:
     return stamp.date() if stamp else None
 
 
+def contains_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (PostgreSQL text and JSONB cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -175,6 +186,9 @@ class Fields:
             return default
         if required and not value.strip():
             self.error(key, "blank", f"{self.path(key)} must not be blank")
+            return default
+        if "\x00" in value:
+            self.error(key, "invalidFormat", f"{self.path(key)} must not contain NUL characters")
             return default
         if len(value) > max_len:
             self.error(key, "tooLong", f"{self.path(key)} must be at most {max_len} characters")

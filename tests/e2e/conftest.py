@@ -61,10 +61,10 @@ def api_base_url(database_url: str, celery_worker: Any) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def create_account(name: str) -> dict[str, str]:
+def create_account(name: str, *extra: str) -> dict[str, str]:
     """Credentials through the documented interface: ``billrun accounts create --name NAME``."""
     result = subprocess.run(
-        [sys.executable, "-m", "billrun.cli", "accounts", "create", "--name", name],
+        [sys.executable, "-m", "billrun.cli", "accounts", "create", "--name", name, *extra],
         capture_output=True,
         text=True,
         env=dict(os.environ),

@@ -30,6 +30,8 @@ def _codes(response: Any) -> dict[str, str]:
         ({"customerEventId": "x" * 256}, "customerEventId", "tooLong"),
         ({"customerAlias": "x" * 256}, "customerAlias", "tooLong"),
         ({"eventProperties": {f"k{i}": i for i in range(101)}}, "eventProperties", "outOfRange"),
+        ({"eventProperties": {"note": "a\u0000b"}}, "eventProperties", "invalidFormat"),
+        ({"customerAlias": "nul\u0000"}, "customerAlias", "invalidFormat"),
     ],
 )
 def test_single_usage_event_errors(api: Api, change: dict[str, Any], key: str, code: str) -> None:

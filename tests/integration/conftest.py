@@ -31,7 +31,7 @@ def account(app_client: TestClient, database_url: str) -> dict[str, str]:
     from billrun.store.db import unit_of_work
 
     with unit_of_work() as session:
-        new = create_account(session, f"it-{uuid.uuid4().hex[:8]}")
+        new = create_account(session, f"it-{uuid.uuid4().hex[:8]}", rate_limit_per_minute=0)
     app_client.auth = (new.api_key, new.api_secret)
     return {"id": str(new.id), "apiKey": new.api_key, "apiSecret": new.api_secret}
 

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billrun import __version__
+from billrun.api import schemas
 from billrun.api.errors import ApiError, validation_error
 from billrun.api.http import API_VERSION, JSONResponse
 from billrun.api.routers import billing, catalog, customers, events, invoices, schedules, tax_rates
@@ -36,6 +37,7 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
     )
     for module in (catalog, customers, tax_rates, schedules, events, invoices, billing):
         app.include_router(module.router, prefix="/api")
+    schemas.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -20,6 +20,7 @@ from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
 from billrun import jsonutil
+from billrun.api import ratelimit
 from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, validation_error
 from billrun.config import get_settings
 from billrun.store.accounts import authenticate
@@ -64,6 +65,8 @@ def parse_json(raw: bytes) -> Any:
 @dataclass(frozen=True)
 class Caller:
     account_id: uuid.UUID
+    api_key: str
+    rate_limit_per_minute: int
     is_operator: bool
     invoice_number_prefix: str
     payment_term_days: int
@@ -92,22 +95,24 @@ def caller(request: Request) -> Caller:
         raise unauthorized() from exc
     cache_key = (key, _secret_digest(secret))
     with _verified_lock:
-        cached = _verified.get(cache_key)
-    if cached is not None:
-        return cached
-    with unit_of_work() as session:
-        account = authenticate(session, key, secret)
-        if account is None:
-            raise unauthorized()
-        found = _caller_of(account)
-    with _verified_lock:
-        _verified[cache_key] = found
+        found = _verified.get(cache_key)
+    if found is None:
+        with unit_of_work() as session:
+            account = authenticate(session, key, secret)
+            if account is None:
+                raise unauthorized()
+            found = _caller_of(account, key)
+        with _verified_lock:
+            _verified[cache_key] = found
+    ratelimit.check(found.api_key, found.rate_limit_per_minute)
     return found
 
 
-def _caller_of(account: Account) -> Caller:
+def _caller_of(account: Account, api_key: str) -> Caller:
     return Caller(
         account.id,
+        api_key,
+        account.rate_limit_per_minute,
         account.is_operator,
         account.invoice_number_prefix,
         account.payment_term_days,

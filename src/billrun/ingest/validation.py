@@ -10,7 +10,7 @@ from typing import Any
 
 from billrun import jsonutil
 from billrun.store.events import NewSeatEvent, NewUsageEvent
-from billrun.validation import FieldError, Fields
+from billrun.validation import FieldError, Fields, contains_nul
 
 MAX_PROPERTIES = 100
 MAX_PROPERTIES_BYTES = 32 * 1024
@@ -34,6 +34,8 @@ def usage_event(body: Any, path: str, errors: list[FieldError], received_at: dt.
         v.error("eventProperties", "outOfRange", f"eventProperties takes at most {MAX_PROPERTIES} keys")
     elif any(len(k) > 255 for k in properties):
         v.error("eventProperties", "tooLong", "eventProperties keys are at most 255 characters")
+    elif contains_nul(properties):
+        v.error("eventProperties", "invalidFormat", "eventProperties must not contain NUL characters")
     else:
         serialised = jsonutil.dumps(properties)
         if len(serialised.encode()) > MAX_PROPERTIES_BYTES:

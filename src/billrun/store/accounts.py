@@ -19,8 +19,10 @@ class NewAccount:
     api_secret: str
 
 
-def create_account(session: Session, name: str, *, is_operator: bool = False) -> NewAccount:
-    account = Account(name=name, is_operator=is_operator)
+def create_account(
+    session: Session, name: str, *, is_operator: bool = False, rate_limit_per_minute: int = 100
+) -> NewAccount:
+    account = Account(name=name, is_operator=is_operator, rate_limit_per_minute=rate_limit_per_minute)
     session.add(account)
     session.flush()
     key, secret = new_api_key(), new_api_secret()

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import false, select
+from sqlalchemy.orm import Session
 
 from billrun.api.errors import ApiError, forbidden, not_found
-from billrun.api.http import Caller, JSONResponse, Query, caller, page_params
+from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, raw_body, run_mutation
 from billrun.api.listing import list_page
 from billrun.api.serialize import day, ident, money, plain, ts
 from billrun.api.validation_params import path_date
@@ -128,53 +129,74 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
     )
 
 
-def _execute(who: Caller, schedule_id: str, date: str | None) -> Response:
+def _execute(request: Request, raw: bytes, who: Caller, schedule_id: str, date: str | None) -> Response:
     as_of = path_date(date) if date is not None else None
     with unit_of_work() as s:
         schedule = owned(s, BillingSchedule, who.account_id, schedule_id)
         if schedule is None:
             raise not_found("billing schedule")
-    try:
-        when, run_ids = triggers.execute_schedule(schedule.id, as_of, account_id=who.account_id)
-    except triggers.ExecutionRefused as exc:
-        if exc.status == 400:
+
+    def action(_: Session) -> tuple[int, Any]:
+        # The trigger commits its own short transactions (and is safe to repeat); an Idempotency-Key record
+        # is stored right after it.
+        try:
+            when, run_ids = triggers.execute_schedule(schedule.id, as_of, account_id=who.account_id)
+        except triggers.ExecutionRefused as exc:
+            if exc.status == 400:
+                raise ApiError(
+                    400,
+                    "validationError",
+                    "Request data validation failed",
+                    [FieldError(exc.code, exc.message, "date")],
+                ) from exc
             raise ApiError(
-                400, "validationError", "Request data validation failed", [FieldError(exc.code, exc.message, "date")]
+                exc.status,
+                "conflict" if exc.status == 409 else "notFound",
+                exc.message,
+                [FieldError(exc.code, exc.message, "")],
             ) from exc
-        raise ApiError(
-            exc.status,
-            "conflict" if exc.status == 409 else "notFound",
-            exc.message,
-            [FieldError(exc.code, exc.message, "")],
-        ) from exc
-    return JSONResponse({"date": when.isoformat(), "billingRunIds": [str(r) for r in run_ids]}, status_code=202)
+        return 202, {"date": when.isoformat(), "billingRunIds": [str(r) for r in run_ids]}
+
+    return run_mutation(request, who, raw, action)
 
 
 @router.post("/billing/execution/billing-schedules/{schedule_id}", status_code=202)
-def execute_schedule(schedule_id: str, who: Caller = Depends(caller)) -> Response:
-    return _execute(who, schedule_id, None)
+def execute_schedule(
+    schedule_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    return _execute(request, raw, who, schedule_id, None)
 
 
 @router.post("/billing/execution/billing-schedules/{schedule_id}/for-date/{date}", status_code=202)
-def execute_schedule_for_date(schedule_id: str, date: str, who: Caller = Depends(caller)) -> Response:
-    return _execute(who, schedule_id, date)
+def execute_schedule_for_date(
+    schedule_id: str, date: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    return _execute(request, raw, who, schedule_id, date)
 
 
-def _execute_account(who: Caller, account_ref: str, date: str | None) -> Response:
+def _execute_account(request: Request, raw: bytes, who: Caller, account_ref: str, date: str | None) -> Response:
     if account_ref == "all":
         raise forbidden("accounts/all is operator-only; operators use `billrun run`")
     if account_ref != "self" and account_ref != str(who.account_id):
         raise forbidden("an account can only execute its own billing")
     as_of = path_date(date) if date is not None else None
-    when, run_ids = triggers.execute_account(who.account_id, as_of)
-    return JSONResponse({"date": when.isoformat(), "billingRunIds": [str(r) for r in run_ids]}, status_code=202)
+
+    def action(_: Session) -> tuple[int, Any]:
+        when, run_ids = triggers.execute_account(who.account_id, as_of)
+        return 202, {"date": when.isoformat(), "billingRunIds": [str(r) for r in run_ids]}
+
+    return run_mutation(request, who, raw, action)
 
 
 @router.post("/billing/execution/accounts/{account_ref}", status_code=202)
-def execute_account(account_ref: str, who: Caller = Depends(caller)) -> Response:
-    return _execute_account(who, account_ref, None)
+def execute_account(
+    account_ref: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    return _execute_account(request, raw, who, account_ref, None)
 
 
 @router.post("/billing/execution/accounts/{account_ref}/for-date/{date}", status_code=202)
-def execute_account_for_date(account_ref: str, date: str, who: Caller = Depends(caller)) -> Response:
-    return _execute_account(who, account_ref, date)
+def execute_account_for_date(
+    account_ref: str, date: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    return _execute_account(request, raw, who, account_ref, date)

@@ -1,0 +1,42 @@
+"""Per-credential rate limits (SPEC §3.7): a fixed one-minute window counted in Redis, so every API process
+shares one count. A batch or CSV upload is one request. ``0`` means unlimited."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import redis
+
+from billrun.api.errors import ApiError
+from billrun.config import get_settings
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def check(api_key: str, limit_per_minute: int) -> None:
+    """Count this request; raise 429 with ``Retry-After`` once the minute's budget is spent."""
+    url = get_settings().broker_url
+    if limit_per_minute <= 0 or not url:
+        return
+    now = time.time()
+    window = int(now // 60)
+    key = f"billrun:ratelimit:{api_key}:{window}"
+    try:
+        pipe = _client(url).pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        count = int(pipe.execute()[0])
+    except redis.RedisError:
+        return  # the limiter must never take the API down with it
+    if count > limit_per_minute:
+        retry_after = max(1, int(60 - now % 60))
+        raise ApiError(
+            429,
+            "rateLimited",
+            f"more than {limit_per_minute} requests per minute; retry later",
+            headers={"Retry-After": str(retry_after)},
+        )
