@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="bench", required=True)
     ingest = sub.add_parser("ingest", help="batch ingestion path vs a raw COPY of the same rows")
     ingest.add_argument("--events", type=int, default=1_000_000)
+    billing = sub.add_parser("billing", help="a month's billing runs through real workers vs the SQL floor")
+    billing.add_argument("--schedules", type=int, default=100_000)
+    billing.add_argument("--events", type=int, default=10_000_000)
+    billing.add_argument("--workers", type=int, default=1, choices=[1, 2])
+    billing.add_argument("--quick", action="store_true", help="2,000 schedules and 200,000 events")
     args = parser.parse_args(argv)
     with embedded_services(get_settings().data_dir):
         if args.bench == "ingest":
@@ -30,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
             result = run_ingest(args.events)
             RESULTS.mkdir(exist_ok=True)
             (RESULTS / f"ingest-{args.events}.json").write_text(json.dumps(result) + "\n")
+        else:
+            from bench.billing import main as run_billing
+
+            schedules, events = (2_000, 200_000) if args.quick else (args.schedules, args.events)
+            run_billing(schedules, events, args.workers, RESULTS)
     return 0
 
 

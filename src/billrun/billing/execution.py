@@ -13,9 +13,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from billrun.billing.chunk import Prefetched
 
 from billrun.billing.clock import real_now
 from billrun.billing.invoicing import LIVE_EDITABLE, new_invoice, write_draft
@@ -95,9 +99,18 @@ def claim(run_id: uuid.UUID, now: dt.datetime, *, force: bool = False) -> uuid.U
         return token
 
 
-def compute_for(session: Session, ctx: ScheduleContext, drafting_date: dt.date) -> tuple[InvoiceDraft, SqlRatingData]:
+def compute_for(
+    session: Session, ctx: ScheduleContext, drafting_date: dt.date, prefetched: Prefetched | None = None
+) -> tuple[InvoiceDraft, SqlRatingData]:
     data = SqlRatingData(session, ctx)
-    days = on_demand_days(session, ctx, drafting_date)
+    if prefetched is not None:  # a chunk's bulk-loaded inputs; anything else still comes from SQL
+        data._usage.update(prefetched.usage)
+        data._values.update(prefetched.values)
+        data._seats.update(prefetched.seats)
+        data.seat_event_ids.update(prefetched.seat_ids)
+        days = prefetched.on_demand
+    else:
+        days = on_demand_days(session, ctx, drafting_date)
     try:
         draft = compute_invoice(ctx.spec, drafting_date, data, ctx.tax_status, days)
     except SafetyBoundExceeded as exc:
@@ -105,16 +118,20 @@ def compute_for(session: Session, ctx: ScheduleContext, drafting_date: dt.date) 
     return draft, data
 
 
-def persist_run(session: Session, run: BillingRun, clock: dt.datetime, trigger: str) -> uuid.UUID | None:
+def persist_run(
+    session: Session, run: BillingRun, clock: dt.datetime, trigger: str, prefetched: Prefetched | None = None
+) -> uuid.UUID | None:
     """Compute the run's invoice and write it: a new DRAFT, or the live DRAFT recalculated in place; a FINAL
     or SENT invoice is only linked. Returns the invoice id (None for an ON_DEMAND run without lines)."""
     schedule = session.get(BillingSchedule, run.billing_schedule_id)
     assert schedule is not None
-    ctx = load_context(session, schedule)
+    if prefetched is not None and prefetched.ctx.row.updated_at != schedule.updated_at:
+        prefetched = None  # the schedule was edited after the chunk was loaded: read it afresh
+    ctx = prefetched.ctx if prefetched is not None else load_context(session, schedule)
     existing = run_repo.live_invoice(session, schedule.id, run.intended_drafting_date)
     if existing is not None and existing.status not in LIVE_EDITABLE:
         return existing.id
-    draft, data = compute_for(session, ctx, run.intended_drafting_date)
+    draft, data = compute_for(session, ctx, run.intended_drafting_date, prefetched)
     _pause("computed", run.id)
     if draft.is_empty:
         if existing is not None:
@@ -134,7 +151,12 @@ def persist_run(session: Session, run: BillingRun, clock: dt.datetime, trigger: 
 
 
 def execute_run(
-    run_id: uuid.UUID, *, clock: dt.datetime | None = None, trigger: str | None = None, force: bool = False
+    run_id: uuid.UUID,
+    *,
+    clock: dt.datetime | None = None,
+    trigger: str | None = None,
+    force: bool = False,
+    prefetched: Prefetched | None = None,
 ) -> Outcome:
     """Execute one run exactly once: claim, then compute and persist in one transaction (SPEC §6.3)."""
     started = real_now()
@@ -150,7 +172,7 @@ def execute_run(
             if run is None or run.claim_token != token:
                 return Outcome(run_id, "SKIPPED")
             run_clock = clock or real_now()
-            invoice_id = persist_run(session, run, run_clock, trigger or run.trigger)
+            invoice_id = persist_run(session, run, run_clock, trigger or run.trigger, prefetched)
             run.invoice_id = invoice_id
             run.status = "COMPLETED"
             run.completed_at = run_clock

@@ -35,9 +35,11 @@ from billrun.store import usage as usage_repo
 from billrun.store.models import (
     BillingSchedule,
     Customer,
+    CustomerAlias,
     PhaseDiscount,
     PhaseMinimum,
     Price,
+    Product,
     SchedulePhase,
     ScheduleTaxRate,
     SeatMetric,
@@ -103,49 +105,34 @@ def phases_of(session: Session, schedule_id: uuid.UUID) -> list[SchedulePhase]:
     )
 
 
-def _phase_specs(session: Session, schedule_id: uuid.UUID) -> tuple[Phase, ...]:
-    phases = phases_of(session, schedule_id)
-    discounts = list(
-        session.execute(
-            select(PhaseDiscount)
-            .where(PhaseDiscount.billing_schedule_id == schedule_id)
-            .order_by(PhaseDiscount.position)
-        ).scalars()
-    )
-    minimums = list(
-        session.execute(
-            select(PhaseMinimum).where(PhaseMinimum.billing_schedule_id == schedule_id).order_by(PhaseMinimum.position)
-        ).scalars()
-    )
-    result = []
-    for phase in phases:
-        result.append(
-            Phase(
-                start=phase.start_date,
-                end=phase.end_date,
-                price_ids=tuple(phase.price_ids),
-                discounts=tuple(
-                    Discount(
-                        DiscountType(d.type),
-                        d.amount,
-                        d.message,
-                        d.separate_line_item,
-                        tuple(d.restrict_to_prices),
-                        str(d.id),
-                    )
-                    for d in discounts
-                    if d.phase_id == phase.id
-                ),
-                minimums=tuple(
-                    Minimum(m.amount, tuple(m.restrict_to_prices), str(m.id))
-                    for m in minimums
-                    if m.phase_id == phase.id
-                ),
-                recurrence=RecurrencePreference(phase.recurrence_preference),
-                id=str(phase.id),
-            )
+def _phase_specs(
+    phases: list[SchedulePhase], discounts: list[PhaseDiscount], minimums: list[PhaseMinimum]
+) -> tuple[Phase, ...]:
+    return tuple(
+        Phase(
+            start=phase.start_date,
+            end=phase.end_date,
+            price_ids=tuple(phase.price_ids),
+            discounts=tuple(
+                Discount(
+                    DiscountType(d.type),
+                    d.amount,
+                    d.message,
+                    d.separate_line_item,
+                    tuple(d.restrict_to_prices),
+                    str(d.id),
+                )
+                for d in discounts
+                if d.phase_id == phase.id
+            ),
+            minimums=tuple(
+                Minimum(m.amount, tuple(m.restrict_to_prices), str(m.id)) for m in minimums if m.phase_id == phase.id
+            ),
+            recurrence=RecurrencePreference(phase.recurrence_preference),
+            id=str(phase.id),
         )
-    return tuple(result)
+        for phase in phases
+    )
 
 
 def price_spec(p: Price, seat_types: dict[str, str]) -> PriceSpec:
@@ -162,72 +149,126 @@ def price_spec(p: Price, seat_types: dict[str, str]) -> PriceSpec:
     )
 
 
-def load_context(session: Session, schedule: BillingSchedule, *, with_aliases: bool = True) -> ScheduleContext:
-    phases = _phase_specs(session, schedule.id)
-    price_ids = sorted({uuid.UUID(pid) for phase in phases for pid in phase.price_ids})
+def _grouped(rows: Any, key: str) -> dict[Any, list[Any]]:
+    out: dict[Any, list[Any]] = {}
+    for row in rows:
+        out.setdefault(getattr(row, key), []).append(row)
+    return out
+
+
+def load_contexts(
+    session: Session, schedules: list[BillingSchedule], *, with_aliases: bool = True
+) -> dict[uuid.UUID, ScheduleContext]:
+    """The calculation inputs of many schedules with one query per table, not per schedule: a chunk of
+    billing runs loads its schedules, phases, prices, metrics, tax rates, customers and aliases at once."""
+    if not schedules:
+        return {}
+    ids = [s.id for s in schedules]
+    accounts = {s.account_id for s in schedules}
+    phases = _grouped(
+        session.execute(
+            select(SchedulePhase).where(SchedulePhase.billing_schedule_id.in_(ids)).order_by(SchedulePhase.position)
+        ).scalars(),
+        "billing_schedule_id",
+    )
+    discounts = _grouped(
+        session.execute(
+            select(PhaseDiscount).where(PhaseDiscount.billing_schedule_id.in_(ids)).order_by(PhaseDiscount.position)
+        ).scalars(),
+        "billing_schedule_id",
+    )
+    minimums = _grouped(
+        session.execute(
+            select(PhaseMinimum).where(PhaseMinimum.billing_schedule_id.in_(ids)).order_by(PhaseMinimum.position)
+        ).scalars(),
+        "billing_schedule_id",
+    )
+    mappings = _grouped(
+        session.execute(select(ScheduleTaxRate).where(ScheduleTaxRate.billing_schedule_id.in_(ids))).scalars(),
+        "billing_schedule_id",
+    )
+    price_ids = {uuid.UUID(pid) for rows in phases.values() for p in rows for pid in p.price_ids}
     prices = {str(p.id): p for p in session.execute(select(Price).where(Price.id.in_(price_ids))).scalars()}
     seat_types = {
         str(m.id): m.seat_type
-        for m in session.execute(select(SeatMetric).where(SeatMetric.account_id == schedule.account_id)).scalars()
+        for m in session.execute(select(SeatMetric).where(SeatMetric.account_id.in_(accounts))).scalars()
     }
-    metric_ids = {p.structure.get("usageMetricId") for p in prices.values()} - {None}
+    metric_ids = {uuid.UUID(m) for p in prices.values() if (m := p.structure.get("usageMetricId"))}
     metric_rows = {
-        str(m.id): m
-        for m in session.execute(
-            select(UsageMetric).where(UsageMetric.id.in_([uuid.UUID(m) for m in metric_ids if m]))
-        ).scalars()
+        str(m.id): m for m in session.execute(select(UsageMetric).where(UsageMetric.id.in_(metric_ids))).scalars()
     }
-    mapping = list(
-        session.execute(select(ScheduleTaxRate).where(ScheduleTaxRate.billing_schedule_id == schedule.id)).scalars()
-    )
-    versions = taxes.current_versions(session, [m.tax_rate_id for m in mapping])
-    tax_refs = {
-        str(m.price_id): TaxRateRef(
-            str(m.tax_rate_id),
-            versions[m.tax_rate_id].amount,
-            str(versions[m.tax_rate_id].id),
-            versions[m.tax_rate_id].version,
-        )
-        for m in mapping
-        if m.tax_rate_id in versions
+    versions = taxes.current_versions(session, list({m.tax_rate_id for rows in mappings.values() for m in rows}))
+    customers = {
+        c.id: c
+        for c in session.execute(select(Customer).where(Customer.id.in_({s.customer_id for s in schedules}))).scalars()
     }
-    spec = ScheduleSpec(
-        id=str(schedule.id),
-        start=schedule.start_date,
-        end=schedule.end_date,
-        recurrence_day=schedule.recurrence_day_of_month,
-        phases=phases,
-        prices={pid: price_spec(p, seat_types) for pid, p in prices.items()},
-        currency=schedule.currency,
-        tax_rates=tax_refs,
-        roll_up=schedule.roll_up_billing,
-    )
-    customer = session.get(Customer, schedule.customer_id)
-    assert customer is not None
-    aliases = (
-        customer_repo.alias_set(session, schedule.account_id, customer.id, schedule.roll_up_billing)
-        if with_aliases
-        else frozenset()
-    )
-    from billrun.store.models import Product
-
-    product_names = {
+    products = {
         str(p.id): p.name
         for p in session.execute(
             select(Product).where(Product.id.in_({p.product_id for p in prices.values()}))
         ).scalars()
     }
-    return ScheduleContext(
-        schedule,
-        customer,
-        spec,
-        prices,
-        {mid: metric_from_json(mid, metric_json(m)) for mid, m in metric_rows.items()},
-        metric_rows,
-        tax_refs,
-        aliases,
-        product_names,
-    )
+    direct_aliases: dict[uuid.UUID, list[str]] = {}
+    if with_aliases:
+        for row in session.execute(
+            select(CustomerAlias.customer_id, CustomerAlias.value).where(
+                CustomerAlias.customer_id.in_(list(customers)), CustomerAlias.deleted_at.is_(None)
+            )
+        ).all():
+            direct_aliases.setdefault(row[0], []).append(row[1])
+    specs_of_prices = {pid: price_spec(p, seat_types) for pid, p in prices.items()}
+    contexts = {}
+    for schedule in schedules:
+        phase_rows = phases.get(schedule.id, [])
+        spec_phases = _phase_specs(phase_rows, discounts.get(schedule.id, []), minimums.get(schedule.id, []))
+        own_prices = {pid: prices[pid] for p in spec_phases for pid in p.price_ids if pid in prices}
+        tax_refs = {
+            str(m.price_id): TaxRateRef(
+                str(m.tax_rate_id),
+                versions[m.tax_rate_id].amount,
+                str(versions[m.tax_rate_id].id),
+                versions[m.tax_rate_id].version,
+            )
+            for m in mappings.get(schedule.id, [])
+            if m.tax_rate_id in versions
+        }
+        spec = ScheduleSpec(
+            id=str(schedule.id),
+            start=schedule.start_date,
+            end=schedule.end_date,
+            recurrence_day=schedule.recurrence_day_of_month,
+            phases=spec_phases,
+            prices={pid: specs_of_prices[pid] for pid in own_prices},
+            currency=schedule.currency,
+            tax_rates=tax_refs,
+            roll_up=schedule.roll_up_billing,
+        )
+        customer = customers[schedule.customer_id]
+        if not with_aliases:
+            aliases: frozenset[str] = frozenset()
+        elif schedule.roll_up_billing:  # descendants: a recursive query, only for roll-up schedules
+            aliases = customer_repo.alias_set(session, schedule.account_id, customer.id, True)
+        else:
+            aliases = frozenset([str(customer.id), *direct_aliases.get(customer.id, [])])
+        own_metrics = {
+            m: metric_rows[m] for p in own_prices.values() if (m := p.structure.get("usageMetricId")) in metric_rows
+        }
+        contexts[schedule.id] = ScheduleContext(
+            schedule,
+            customer,
+            spec,
+            own_prices,
+            {mid: metric_from_json(mid, metric_json(m)) for mid, m in own_metrics.items()},
+            own_metrics,
+            tax_refs,
+            aliases,
+            products,
+        )
+    return contexts
+
+
+def load_context(session: Session, schedule: BillingSchedule, *, with_aliases: bool = True) -> ScheduleContext:
+    return load_contexts(session, [schedule], with_aliases=with_aliases)[schedule.id]
 
 
 def on_demand_days(session: Session, ctx: ScheduleContext, up_to: dt.date) -> dict[str, frozenset[dt.date]]:

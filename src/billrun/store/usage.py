@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -84,6 +84,74 @@ def _base_where(
     )
 
 
+def _measure(metric: MetricSpec, value: str) -> tuple[str, str]:
+    """(measure, invalid count) SQL of the metric's aggregation over the property expression ``value``."""
+    numeric = numeric_sql(value)
+    if metric.aggregation_type == AggregationType.COUNT:
+        return "count(e.id)", "0"
+    if metric.aggregation_type == AggregationType.SUM:
+        return f"coalesce(sum({numeric}), 0)", f"count(e.id) FILTER (WHERE {numeric} IS NULL)"
+    if metric.aggregation_type == AggregationType.MAX:
+        return f"coalesce(max({numeric}), 0)", f"count(e.id) FILTER (WHERE {numeric} IS NULL)"
+    unique_key = (
+        f"(CASE jsonb_typeof({value}) WHEN 'number' THEN 'n:' || trim_scale(({value})::numeric)::text "
+        f"WHEN 'string' THEN CASE WHEN {value} #>> '{{}}' <> '' THEN 's:' || ({value} #>> '{{}}') END "
+        f"WHEN 'boolean' THEN 'b:' || ({value})::text END)"
+    )
+    return f"count(DISTINCT {unique_key})", "0"
+
+
+def aggregate_many(
+    session: Session,
+    account_id: uuid.UUID,
+    metric: MetricSpec,
+    requests: Sequence[tuple[Iterable[str], DateRange]],
+    with_ids: bool = True,
+) -> list[UsageValue]:
+    """One metric over many (alias set, window) pairs in ONE set-based query: a whole chunk of billing runs
+    reads its usage in a single round trip per metric. Results are in request order."""
+    if not requests:
+        return []
+    qids: list[int] = []
+    aliases: list[str] = []
+    starts: list[dt.datetime] = []
+    ends: list[dt.datetime] = []
+    for qid, (alias_set, window) in enumerate(requests):
+        start, end = window_bounds(window)
+        for alias in sorted(set(alias_set) - {VOID_ALIAS}):
+            qids.append(qid)
+            aliases.append(alias)
+            starts.append(start)
+            ends.append(end)
+    params: dict[str, Any] = {
+        "account": account_id,
+        "event_type": metric.event_type,
+        "qids": qids,
+        "aliases": aliases,
+        "starts": starts,
+        "ends": ends,
+    }
+    value = _prop(metric.aggregation_property or "", params, "agg")
+    measure, invalid = _measure(metric, value)
+    ids = "array_agg(e.id ORDER BY e.ingest_seq)" if with_ids else "NULL::uuid[]"
+    rows = session.execute(
+        text(
+            f"SELECT q.qid, {measure}, count(e.id), {invalid}, {ids} "
+            "FROM unnest(CAST(:qids AS int[]), CAST(:aliases AS text[]), CAST(:starts AS timestamptz[]), "
+            "CAST(:ends AS timestamptz[])) AS q(qid, alias, ws, we) "
+            "JOIN usage_events e ON e.account_id = :account AND e.is_latest AND e.event_type = :event_type "
+            "AND e.customer_alias = q.alias AND e.event_timestamp >= q.ws AND e.event_timestamp < q.we "
+            f"WHERE {filter_sql(metric, params)} GROUP BY q.qid"
+        ),
+        params,
+    ).all()
+    found = {
+        int(r[0]): UsageValue(Decimal(r[1]), int(r[2]), int(r[3]), tuple(str(i) for i in (r[4] or []) if i))
+        for r in rows
+    }
+    return [found.get(qid, UsageValue(Decimal(0))) for qid in range(len(requests))]
+
+
 def aggregate(
     session: Session,
     account_id: uuid.UUID,
@@ -93,29 +161,7 @@ def aggregate(
     with_ids: bool = True,
 ) -> UsageValue:
     """One metric over one window, from winning rows only."""
-    params: dict[str, Any] = {}
-    where = _base_where(account_id, metric, aliases, window, params)
-    prop = metric.aggregation_property or ""
-    value = _prop(prop, params, "agg")
-    numeric = numeric_sql(value)
-    if metric.aggregation_type == AggregationType.COUNT:
-        measure, invalid = "count(*)", "0"
-    elif metric.aggregation_type == AggregationType.SUM:
-        measure, invalid = f"coalesce(sum({numeric}), 0)", f"count(*) FILTER (WHERE {numeric} IS NULL)"
-    elif metric.aggregation_type == AggregationType.MAX:
-        measure, invalid = f"coalesce(max({numeric}), 0)", f"count(*) FILTER (WHERE {numeric} IS NULL)"
-    else:
-        unique_key = (
-            f"(CASE jsonb_typeof({value}) WHEN 'number' THEN 'n:' || trim_scale(({value})::numeric)::text "
-            f"WHEN 'string' THEN CASE WHEN {value} #>> '{{}}' <> '' THEN 's:' || ({value} #>> '{{}}') END "
-            f"WHEN 'boolean' THEN 'b:' || ({value})::text END)"
-        )
-        measure, invalid = f"count(DISTINCT {unique_key})", "0"
-    ids = "array_agg(e.id ORDER BY e.ingest_seq)" if with_ids else "NULL::uuid[]"
-    row = session.execute(
-        text(f"SELECT {measure}, count(*), {invalid}, {ids} FROM usage_events e WHERE {where}"), params
-    ).one()
-    return UsageValue(Decimal(row[0]), int(row[1]), int(row[2]), tuple(str(i) for i in (row[3] or [])))
+    return aggregate_many(session, account_id, metric, [(aliases, window)], with_ids)[0]
 
 
 def event_values(
@@ -153,6 +199,36 @@ class SeatRow:
     event_timestamp: dt.datetime
     total: int
     ingest_seq: int
+
+
+def seat_rows_many(
+    session: Session, account_id: uuid.UUID, requests: Sequence[tuple[str, Iterable[str]]]
+) -> list[list[SeatRow]]:
+    """Winning seat events for many (seat type, alias set) pairs in one query, in request order."""
+    if not requests:
+        return []
+    qids: list[int] = []
+    types: list[str] = []
+    aliases: list[str] = []
+    for qid, (seat_type, alias_set) in enumerate(requests):
+        for alias in sorted(set(alias_set) - {VOID_ALIAS}):
+            qids.append(qid)
+            types.append(seat_type)
+            aliases.append(alias)
+    rows = session.execute(
+        text(
+            "SELECT q.qid, s.id, s.customer_event_id, s.customer_alias, s.seat_type, s.event_timestamp, s.total, "
+            "s.ingest_seq FROM unnest(CAST(:qids AS int[]), CAST(:types AS text[]), CAST(:aliases AS text[])) "
+            "AS q(qid, seat_type, alias) JOIN seat_events s ON s.account_id = :account AND s.is_latest "
+            "AND s.seat_type = q.seat_type AND s.customer_alias = q.alias "
+            "ORDER BY q.qid, s.event_timestamp, s.ingest_seq"
+        ),
+        {"account": account_id, "qids": qids, "types": types, "aliases": aliases},
+    ).all()
+    result: list[list[SeatRow]] = [[] for _ in requests]
+    for r in rows:
+        result[int(r[0])].append(SeatRow(str(r[1]), r[2], r[3], r[4], r[5], int(r[6]), int(r[7])))
+    return result
 
 
 def seat_rows(

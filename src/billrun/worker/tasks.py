@@ -9,7 +9,7 @@ import uuid
 from celery import Task, shared_task
 
 from billrun.billing import recalculation, travel, triggers
-from billrun.billing.execution import execute_run
+from billrun.billing.chunk import execute_chunk
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ def tick() -> dict[str, int]:
 
 @shared_task(name="billrun.execute_billing_runs", base=BillingTask)
 def execute_billing_runs(run_ids: list[str], trigger: str | None = None) -> list[str]:
-    outcomes = [execute_run(uuid.UUID(r), trigger=trigger) for r in run_ids]
+    """A chunk of runs: inputs loaded set-based once, then each run exactly once (SPEC §6.3)."""
+    outcomes = execute_chunk([uuid.UUID(r) for r in run_ids], trigger)
     return [o.status for o in outcomes]
 
 
