@@ -352,9 +352,10 @@ def run_seconds(account_id: uuid.UUID, workers: int, log_dir: Path) -> tuple[flo
         expected = s.execute(
             select(func.count()).select_from(BillingSchedule).where(BillingSchedule.account_id == account_id)
         ).scalar_one()
-    from billrun.worker.dispatch import install
+    from billrun.worker.app import make_celery
 
-    install()  # the tick enqueues through Celery, as the beat does
+    make_celery().control.purge()  # a clean queue: only this run's tasks are timed (make_celery installs
+    # the Celery dispatcher, so the tick below enqueues exactly as the beat does)
     peak = 0.0
     started = time.perf_counter()
     triggers.tick(now=dt.datetime(2024, 2, 1, 0, 5, tzinfo=UTC))

@@ -88,7 +88,7 @@ def claim(run_id: uuid.UUID, now: dt.datetime, *, force: bool = False) -> uuid.U
         if run.status == "COMPLETED" and not force:
             return None
         if run.status == "IN_PROGRESS" and run.lease_expires_at and run.lease_expires_at > now:
-            return None
+            return None  # another worker holds it (a SCHEDULED run's lease only marks it as queued)
         token = uuid.uuid4()
         run.status = "IN_PROGRESS"
         run.attempts += 1

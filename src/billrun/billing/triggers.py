@@ -54,7 +54,7 @@ def tick(now: dt.datetime | None = None) -> TickReport:
     claimed_total = 0
     while True:
         with unit_of_work() as session:
-            claimed = run_repo.claim_due(session, now, limit=chunk * 10)
+            claimed = run_repo.claim_due(session, now, chunk * 10, dt.timedelta(seconds=get_settings().lease_seconds))
         for start in range(0, len(claimed), chunk):
             dispatcher().execute_runs([run_id for run_id, _ in claimed[start : start + chunk]])
         claimed_total += len(claimed)

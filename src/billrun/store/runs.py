@@ -88,30 +88,47 @@ def due_schedules(session: Session, today: dt.date, limit: int = 1000) -> list[B
     )
 
 
-def claim_due(session: Session, now: dt.datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(run id, schedule id) of runs due for execution: SCHEDULED, FAILED and due for retry, or IN_PROGRESS
-    with an expired lease, on real-clock schedules. ``SKIP LOCKED`` lets concurrent ticks split the work."""
-    rows = session.execute(
-        select(BillingRun.id, BillingRun.billing_schedule_id)
-        .join(BillingSchedule, BillingSchedule.id == BillingRun.billing_schedule_id)
-        .where(
-            BillingSchedule.time_traveller_id.is_(None),
-            BillingRun.scheduled_run_time <= now,
-            or_(
-                BillingRun.status == "SCHEDULED",
-                and_(
-                    BillingRun.status == "FAILED",
-                    BillingRun.next_retry_at.is_not(None),
-                    BillingRun.next_retry_at <= now,
+def claim_due(session: Session, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(run id, schedule id) of runs due for execution on real-clock schedules: SCHEDULED or FAILED and due
+    for retry, not already handed to a worker, or IN_PROGRESS with an expired lease. ``SKIP LOCKED`` lets
+    concurrent ticks split the work.
+
+    Claimed runs are marked as handed out until ``now + lease`` (an IN_PROGRESS run whose worker died goes
+    back to SCHEDULED), so later ticks do not enqueue them again while they wait in the queue; if the task
+    is lost, the mark expires and a later tick hands the run out again."""
+    handed_out = or_(BillingRun.lease_expires_at.is_(None), BillingRun.lease_expires_at < now)
+    rows = (
+        session.execute(
+            select(BillingRun)
+            .join(BillingSchedule, BillingSchedule.id == BillingRun.billing_schedule_id)
+            .where(
+                BillingSchedule.time_traveller_id.is_(None),
+                BillingRun.scheduled_run_time <= now,
+                or_(
+                    and_(BillingRun.status == "SCHEDULED", handed_out),
+                    and_(
+                        BillingRun.status == "FAILED",
+                        BillingRun.next_retry_at.is_not(None),
+                        BillingRun.next_retry_at <= now,
+                        handed_out,
+                    ),
+                    and_(BillingRun.status == "IN_PROGRESS", BillingRun.lease_expires_at < now),
                 ),
-                and_(BillingRun.status == "IN_PROGRESS", BillingRun.lease_expires_at < now),
-            ),
+            )
+            .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
+            .limit(limit)
+            .with_for_update(of=BillingRun, skip_locked=True)
         )
-        .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
-        .limit(limit)
-        .with_for_update(of=BillingRun, skip_locked=True)
-    ).all()
-    return [(r[0], r[1]) for r in rows]
+        .scalars()
+        .all()
+    )
+    for run in rows:
+        if run.status == "IN_PROGRESS":
+            run.status = "SCHEDULED"  # its worker died: the claim token it held is now void
+            run.claim_token = None
+        run.lease_expires_at = now + lease
+        run.updated_at = now
+    return [(r.id, r.billing_schedule_id) for r in rows]
 
 
 def live_invoice(session: Session, schedule_id: uuid.UUID, drafting_date: dt.date, lock: bool = True) -> Invoice | None:
