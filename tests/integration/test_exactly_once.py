@@ -279,3 +279,22 @@ def test_finalized_invoice_is_left_alone_and_void_is_replaced(
     wait_for(lambda: len(invoices(schedule["id"])) == 2)
     statuses = sorted(i.status for i in invoices(schedule["id"]))
     assert statuses == ["DRAFT", "VOIDED"]
+
+
+def test_a_tick_hands_each_run_out_once(app_client: TestClient, account: Any, servers: dict[str, str]) -> None:
+    """Runs waiting in the queue are not enqueued again by the next tick (only after their lease expires)."""
+    import redis
+
+    from billrun.worker.app import make_celery
+
+    make_celery().control.purge()
+    broker = redis.Redis.from_url(servers["broker_url"])
+    seed_fixed_schedule(app_client)
+    with time_machine.travel(dt.datetime(2024, 4, 10, 9, tzinfo=dt.UTC), tick=False):
+        first = triggers.tick()
+        queued = broker.llen("celery")
+        second = triggers.tick()
+        assert (first.claimed, second.claimed) == (3, 0)
+        assert broker.llen("celery") == queued == 1  # one chunk task holding the three runs
+    with time_machine.travel(dt.datetime(2024, 4, 10, 9, 30, tzinfo=dt.UTC), tick=False):
+        assert triggers.tick().claimed == 3, "a lost task's runs are handed out again once the lease expired"
