@@ -21,7 +21,7 @@ from billrun.billing.execution import Outcome, execute_run
 from billrun.billing.loading import ScheduleContext, load_contexts, on_demand_days
 from billrun.domain.invoice import SafetyBoundExceeded, compute_invoice
 from billrun.domain.periods import DateRange
-from billrun.domain.seats import SeatEventRecord, SeatTimeline
+from billrun.domain.seats import SeatTimeline
 from billrun.domain.usage import ZERO_USAGE, UsageValue
 from billrun.store import usage as usage_repo
 from billrun.store.db import unit_of_work
@@ -107,18 +107,7 @@ def prefetch(run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Prefetched]:
                 session, account_id, [(seat_type, found[sid].ctx.aliases) for sid, seat_type in wanted_seats]
             )
             for (sid, seat_type), seat_rows in zip(wanted_seats, rows, strict=True):
-                records = [
-                    SeatEventRecord(
-                        r.ingest_seq,
-                        r.customer_event_id,
-                        r.customer_alias,
-                        r.seat_type,
-                        r.event_timestamp,
-                        r.total,
-                        r.id,
-                    )
-                    for r in seat_rows
-                ]
+                records = seat_rows
                 found[sid].seats[seat_type] = SeatTimeline.build(records, seat_type, found[sid].ctx.aliases)
                 found[sid].seat_ids[seat_type] = tuple(r.id for r in seat_rows)
     return found

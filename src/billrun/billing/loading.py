@@ -27,7 +27,7 @@ from billrun.domain.inputs import (
     price_from_json,
 )
 from billrun.domain.periods import DateRange
-from billrun.domain.seats import SeatEventRecord, SeatTimeline
+from billrun.domain.seats import SeatTimeline
 from billrun.domain.usage import UsageValue
 from billrun.store import customers as customer_repo
 from billrun.store import taxes
@@ -319,12 +319,7 @@ class SqlRatingData:
     def seat_timeline(self, seat_type: str) -> SeatTimeline:
         if seat_type not in self._seats:
             rows = usage_repo.seat_rows(self.session, self.ctx.row.account_id, seat_type, self.ctx.aliases)
-            records = [
-                SeatEventRecord(
-                    r.ingest_seq, r.customer_event_id, r.customer_alias, r.seat_type, r.event_timestamp, r.total, r.id
-                )
-                for r in rows
-            ]
+            records = rows
             self._seats[seat_type] = SeatTimeline.build(records, seat_type, self.ctx.aliases)
             self.seat_event_ids[seat_type] = tuple(r.id for r in rows)
         return self._seats[seat_type]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from billrun.domain.inputs import AggregationType, MetricSpec
 from billrun.domain.periods import DateRange
+from billrun.domain.seats import SeatEventRecord
 from billrun.domain.usage import VOID_ALIAS, UsageValue, fold, window_bounds
 
 NUMERIC_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
@@ -190,20 +190,9 @@ def event_days(
     return frozenset(rows)
 
 
-@dataclass(frozen=True)
-class SeatRow:
-    id: str
-    customer_event_id: str
-    customer_alias: str
-    seat_type: str
-    event_timestamp: dt.datetime
-    total: int
-    ingest_seq: int
-
-
 def seat_rows_many(
     session: Session, account_id: uuid.UUID, requests: Sequence[tuple[str, Iterable[str]]]
-) -> list[list[SeatRow]]:
+) -> list[list[SeatEventRecord]]:
     """Winning seat events for many (seat type, alias set) pairs in one query, in request order."""
     if not requests:
         return []
@@ -225,15 +214,15 @@ def seat_rows_many(
         ),
         {"account": account_id, "qids": qids, "types": types, "aliases": aliases},
     ).all()
-    result: list[list[SeatRow]] = [[] for _ in requests]
+    result: list[list[SeatEventRecord]] = [[] for _ in requests]
     for r in rows:
-        result[int(r[0])].append(SeatRow(str(r[1]), r[2], r[3], r[4], r[5], int(r[6]), int(r[7])))
+        result[int(r[0])].append(SeatEventRecord(int(r[7]), r[2], r[3], r[4], r[5], int(r[6]), str(r[1])))
     return result
 
 
 def seat_rows(
     session: Session, account_id: uuid.UUID, seat_type: str, aliases: Iterable[str], before: dt.datetime | None = None
-) -> list[SeatRow]:
+) -> list[SeatEventRecord]:
     """Winning seat events of ``seat_type`` for the alias set (optionally only those before a moment)."""
     params: dict[str, Any] = {
         "account": account_id,
@@ -253,4 +242,4 @@ def seat_rows(
         ),
         params,
     ).all()
-    return [SeatRow(str(r[0]), r[1], r[2], r[3], r[4], int(r[5]), int(r[6])) for r in rows]
+    return [SeatEventRecord(int(r[6]), r[1], r[2], r[3], r[4], int(r[5]), str(r[0])) for r in rows]

@@ -22,7 +22,7 @@ from billrun.billing import recalculation
 from billrun.billing.clock import real_now
 from billrun.config import get_settings
 from billrun.domain.periods import DateRange
-from billrun.domain.seats import SeatEventRecord, SeatTimeline
+from billrun.domain.seats import SeatTimeline
 from billrun.ingest import validation as ingest
 from billrun.store import customers as customer_repo
 from billrun.store import events as event_repo
@@ -411,18 +411,7 @@ def seat_balances(request: Request, who: Caller = Depends(caller)) -> Response:
                 if not rows:
                     continue
                 timeline = SeatTimeline.build(
-                    [
-                        SeatEventRecord(
-                            r.ingest_seq,
-                            r.customer_event_id,
-                            r.customer_alias,
-                            r.seat_type,
-                            r.event_timestamp,
-                            r.total,
-                            r.id,
-                        )
-                        for r in rows
-                    ],
+                    rows,
                     seat_type,
                     aliases,
                 )
