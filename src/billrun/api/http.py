@@ -16,7 +16,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import delete, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from billrun import jsonutil
@@ -139,22 +141,28 @@ def run_mutation(
     fingerprint = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + raw_body
     ).hexdigest()
-    with unit_of_work() as session:
-        if key is not None:
-            replay = _idempotent_replay(session, who, key, fingerprint)
-            if replay is not None:
-                return replay
-        status, body = action(session)
-        if key is not None and 200 <= status < 300:
-            session.add(
-                IdempotencyKey(
-                    account_id=who.account_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    status_code=status,
-                    response_body=jsonutil.dumps(body),
-                )
-            )
+    for attempt in range(3):  # a deadlock aborts the whole transaction, so the action can simply run again
+        try:
+            with unit_of_work() as session:
+                if key is not None:
+                    replay = _idempotent_replay(session, who, key, fingerprint)
+                    if replay is not None:
+                        return replay
+                status, body = action(session)
+                if key is not None and 200 <= status < 300:
+                    session.add(
+                        IdempotencyKey(
+                            account_id=who.account_id,
+                            key=key,
+                            fingerprint=fingerprint,
+                            status_code=status,
+                            response_body=jsonutil.dumps(body),
+                        )
+                    )
+            break
+        except OperationalError as exc:
+            if attempt == 2 or not isinstance(exc.orig, DeadlockDetected):
+                raise
     if after_commit is not None:
         after_commit()
     if status == 204:

@@ -84,7 +84,7 @@ def advance(traveller_id: uuid.UUID) -> None:
             continue
         recalculation.process_for_traveller(traveller_id)
         _auto_issue(traveller_id, run_time)
-        if _finish(traveller_id, run_time):
+        if _finish(traveller_id, run_time, attempted):
             return
 
 
@@ -103,20 +103,35 @@ def _record_failed(traveller_id: uuid.UUID, run_id: uuid.UUID) -> None:
             traveller.failed_billing_run_ids = [*traveller.failed_billing_run_ids, str(run_id)]
 
 
-def _finish(traveller_id: uuid.UUID, seen_frozen: dt.datetime | None) -> bool:
-    """READY via compare-and-set: only when ``frozenTime`` has not moved and nothing is pending."""
+def _finish(traveller_id: uuid.UUID, seen_frozen: dt.datetime | None, attempted: set[uuid.UUID]) -> bool:
+    """READY via compare-and-set: only when ``frozenTime`` has not moved and nothing is pending (no queued
+    recalculation, no due run that this pass has not tried). Locks the schedule before the traveller, the
+    same order as every other writer of both (the manual trigger, schedule creation)."""
     with unit_of_work() as session:
-        traveller = session.get(TimeTraveller, traveller_id, with_for_update=True)
-        if traveller is None:
+        found = session.get(TimeTraveller, traveller_id)
+        if found is None:
             return True
+        schedule = (
+            session.get(BillingSchedule, found.billing_schedule_id, with_for_update=True)
+            if found.billing_schedule_id is not None
+            else None
+        )
+        traveller = session.get(TimeTraveller, traveller_id, with_for_update=True, populate_existing=True)
+        assert traveller is not None
         if seen_frozen is not None and traveller.frozen_time != seen_frozen:
             return False
-        if traveller.billing_schedule_id is not None:
-            if recalculation.pending_for_schedule(session, traveller.billing_schedule_id):
+        if schedule is not None:
+            if recalculation.pending_for_schedule(session, schedule.id):
                 return False
-            schedule = session.get(BillingSchedule, traveller.billing_schedule_id, with_for_update=True)
-            if schedule is not None:
-                planning.apply_status_transitions(session, schedule, traveller.frozen_time)
+            due = [
+                r
+                for r in run_repo.runs_of(session, schedule.id)
+                if r.scheduled_run_time <= traveller.frozen_time
+                and (r.status == "SCHEDULED" or (r.status == "FAILED" and r.id not in attempted))
+            ]
+            if due:
+                return False
+            planning.apply_status_transitions(session, schedule, traveller.frozen_time)
         traveller.status = "READY"
         traveller.updated_at = real_now()
         return True

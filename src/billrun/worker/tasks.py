@@ -7,6 +7,7 @@ import logging
 import uuid
 
 from celery import Task, shared_task
+from sqlalchemy.exc import OperationalError
 
 from billrun.billing import recalculation, travel, triggers
 from billrun.billing.chunk import execute_chunk
@@ -48,8 +49,17 @@ def execute_schedule(schedule_id: str, as_of_date: str | None = None) -> list[st
     return [str(r) for r in run_ids]
 
 
-@shared_task(name="billrun.advance_time_traveller", base=BillingTask)
+@shared_task(
+    name="billrun.advance_time_traveller",
+    base=BillingTask,
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    max_retries=8,
+)
 def advance_time_traveller(traveller_id: str) -> None:
+    """Safe to repeat: a deadlock or a lost connection retries the whole pass (runs already COMPLETED are
+    skipped), so a traveller is never left IN_PROGRESS by a transient error."""
     travel.advance(uuid.UUID(traveller_id))
 
 
