@@ -47,3 +47,8 @@ def list_page(
     return JSONResponse(
         {"items": items, "pagination": {"after": after, "before": before, "totalResultSize": chunk.total}}
     )
+
+
+def all_items(items: list[dict[str, Any]]) -> Response:
+    """The list envelope for a complete, unpaged list (an invoice's lines, a rate's versions)."""
+    return JSONResponse({"items": items, "pagination": {"after": None, "before": None, "totalResultSize": len(items)}})

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from billrun.api.errors import field_error, not_found, validation_error
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
-from billrun.api.listing import list_page
+from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import ts
 from billrun.billing import recalculation
 from billrun.billing.clock import real_now
@@ -434,4 +434,4 @@ def seat_balances(request: Request, who: Caller = Depends(caller)) -> Response:
                     "balances": balances,
                 }
             )
-    return JSONResponse({"items": items, "pagination": {"after": None, "before": None, "totalResultSize": len(items)}})
+    return all_items(items)

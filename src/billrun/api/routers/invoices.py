@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from billrun.api.errors import conflict, field_error, invalid_transition, not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
-from billrun.api.listing import list_page
+from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import day, ident, money, plain, ts
 from billrun.billing import lifecycle, recalculation
 from billrun.billing.clock import real_now
@@ -167,7 +167,7 @@ def get_line_items(invoice_id: str, who: Caller = Depends(caller)) -> Response:
             select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id).order_by(InvoiceLineItem.index)
         ).scalars()
         items = [line_json(line, invoice.currency) for line in lines]
-    return JSONResponse({"items": items, "pagination": {"after": None, "before": None, "totalResultSize": len(items)}})
+    return all_items(items)
 
 
 @router.get("/invoices/{invoice_id}/line-item-groups")
@@ -193,7 +193,7 @@ def get_groups(invoice_id: str, who: Caller = Depends(caller)) -> Response:
             }
             for g in groups
         ]
-    return JSONResponse({"items": items, "pagination": {"after": None, "before": None, "totalResultSize": len(items)}})
+    return all_items(items)
 
 
 @router.get("/invoices/{invoice_id}/calculation-snapshot")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from billrun.api.errors import not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
-from billrun.api.listing import list_page
+from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import plain, ts
 from billrun.billing import recalculation
 from billrun.store import taxes
@@ -147,7 +147,7 @@ def list_versions(rate_id: str, who: Caller = Depends(caller)) -> Response:
             raise not_found("tax rate")
         versions = taxes.versions(s, rate.id)
         items = [tax_rate_json(rate, version) for version in versions]
-    return JSONResponse({"items": items, "pagination": {"after": None, "before": None, "totalResultSize": len(items)}})
+    return all_items(items)
 
 
 @router.get("/tax-rates/{rate_id}/versions/{version}")
