@@ -28,6 +28,7 @@ from billrun.config import get_settings
 from billrun.store.accounts import authenticate
 from billrun.store.db import unit_of_work
 from billrun.store.models import Account, IdempotencyKey
+from billrun.validation import parse_date, parse_timestamp
 
 API_VERSION = "2024-07-30"
 
@@ -234,8 +235,6 @@ class Query:
         return value.lower() == "true"
 
     def date(self, name: str) -> dt.date | None:
-        from billrun.validation import parse_date
-
         value = self.get(name)
         if value is None:
             return None
@@ -245,8 +244,6 @@ class Query:
         return parsed
 
     def timestamp(self, name: str) -> dt.datetime | None:
-        from billrun.validation import parse_timestamp
-
         value = self.get(name)
         if value is None:
             return None

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -186,9 +185,8 @@ def execute_run(
         _pause("after-commit", run_id)
         return Outcome(run_id, "COMPLETED", invoice_id)
     except Exception as exc:  # recorded, then reported; a failed run never blocks the others
+        # Bad inputs and broken invariants will fail again; database and broker errors are transient.
         permanent = isinstance(exc, PermanentRunError | AssertionError | ValueError | KeyError | TypeError)
-        if isinstance(exc, OperationalError | DBAPIError) and not isinstance(exc, PermanentRunError):
-            permanent = False
         record_failure(run_id, exc, permanent=permanent, retry=trigger != "TIME_TRAVELLER")
         return Outcome(run_id, "FAILED")
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from billrun.billing import lifecycle, planning
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
+from billrun.billing.loading import load_contexts
 from billrun.config import get_settings
 from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
@@ -45,8 +46,11 @@ def tick(now: dt.datetime | None = None) -> TickReport:
     while True:
         with unit_of_work() as session:
             due = run_repo.due_schedules(session, now.date(), limit=200)
+            contexts = load_contexts(session, due)  # one query per table for the whole batch, not per schedule
             for schedule in due:
-                planning.materialize(session, schedule, planning.last_due_date(session, schedule, now), "SCHEDULE")
+                planning.materialize(
+                    session, schedule, planning.last_due_date(session, schedule, now), "SCHEDULE", contexts[schedule.id]
+                )
         discovered += len(due)
         if len(due) < 200:
             break
