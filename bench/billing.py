@@ -382,6 +382,53 @@ def run_seconds(account_id: uuid.UUID, workers: int, log_dir: Path) -> tuple[flo
     return elapsed, peak
 
 
+def sample_mismatches(account_id: uuid.UUID, size: int = 1000, seed: int = 5) -> tuple[int, int]:
+    """Recompute a random sample of the run's invoices through the per-schedule path (one schedule at a time,
+    every input read by its own query, no chunk prefetch) and compare totals and lines with what the chunked
+    workers stored. Returns (checked, mismatches)."""
+    from billrun.billing.execution import compute_for
+    from billrun.billing.loading import load_context
+    from billrun.domain.money import plain_decimal
+    from billrun.store.models import Invoice
+
+    with unit_of_work() as s:
+        invoice_ids = list(
+            s.execute(
+                select(Invoice.id).where(Invoice.account_id == account_id, Invoice.drafting_date == RUN_DAY)
+            ).scalars()
+        )
+    chosen = random.Random(seed).sample(invoice_ids, min(size, len(invoice_ids)))
+    mismatches = 0
+    for invoice_id in chosen:
+        with unit_of_work() as s:
+            invoice = s.get(Invoice, invoice_id)
+            assert invoice is not None and invoice.billing_schedule_id is not None
+            schedule = s.get(BillingSchedule, invoice.billing_schedule_id)
+            assert schedule is not None
+            draft, _ = compute_for(s, load_context(s, schedule), RUN_DAY)
+            stored_lines = sorted(
+                (line.index, line.net_total, line.total_tax, line.quantity)
+                for line in s.execute(select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice_id)).scalars()
+            )
+            fresh_lines = sorted(
+                (
+                    line.index,
+                    line.net_total,
+                    line.total_tax,
+                    plain_decimal(line.quantity),
+                )
+                for line in draft.lines
+            )
+            same = (invoice.net_total, invoice.total_tax) == (
+                draft.net_total,
+                draft.total_tax,
+            ) and stored_lines == fresh_lines
+            if not same:
+                mismatches += 1
+                print(f"mismatch: invoice {invoice_id}", file=sys.stderr)
+    return len(chosen), mismatches
+
+
 def main(schedules: int, events: int, workers: int, results: Path) -> dict[str, Any]:
     from billrun.store import migrate
     from billrun.store.models import BillingSchedule as Schedule
@@ -404,6 +451,7 @@ def main(schedules: int, events: int, workers: int, results: Path) -> dict[str, 
             select(func.count()).select_from(InvoiceLineItem).where(InvoiceLineItem.account_id == account_id)
         ).scalar_one()
     floor = floor_seconds(account_id, invoices, lines)
+    checked, mismatches = sample_mismatches(account_id)
     result = {
         "schedules": schedules,
         "events": events,
@@ -413,6 +461,8 @@ def main(schedules: int, events: int, workers: int, results: Path) -> dict[str, 
         "ratio": round(elapsed / floor, 2),
         "invoices_per_s": round(invoices / elapsed, 1),
         "worker_peak_rss_mb": peak,
+        "sample_checked": checked,
+        "sample_mismatches": mismatches,
     }
     print(json.dumps(result))
     (results / f"billing-{schedules}-{events}-{workers}w.json").write_text(json.dumps(result) + "\n")

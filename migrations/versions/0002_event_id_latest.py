@@ -19,8 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    for table, fk in (("usage_event_ids", "fk_usage_event_ids_account_id_accounts"),
-                      ("seat_event_ids", "fk_seat_event_ids_account_id_accounts")):
+    for table, fk in (
+        ("usage_event_ids", "fk_usage_event_ids_account_id_accounts"),
+        ("seat_event_ids", "fk_seat_event_ids_account_id_accounts"),
+    ):
         op.create_table(
             table,
             sa.Column("account_id", sa.Uuid(), nullable=False),

@@ -114,3 +114,25 @@ def wait_until(predicate: Any, timeout: float = 60, interval: float = 0.1) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+@pytest.fixture
+def travel(api: Api, celery_worker: Any) -> Any:
+    """SPEC §7's fixture, as written there: create a traveller at ``start`` and a schedule under it; each
+    ``advance_to`` moves the clock, waits for READY, checks no run failed and returns the invoices."""
+
+    def _travel(schedule_body: dict[str, Any], start: str) -> tuple[dict[str, Any], Any]:
+        tt = api.post("/time-travellers", {"frozenTime": start}).json()
+        schedule = api.post("/billing-schedules", {**schedule_body, "timeTravellerId": tt["id"]}).json()
+
+        def advance_to(when: str, timeout: float = 60) -> list[dict[str, Any]]:
+            api.put(f"/time-travellers/{tt['id']}", {"frozenTime": when})
+            wait_until(lambda: api.get(f"/time-travellers/{tt['id']}").json()["status"] == "READY", timeout)
+            assert api.get(f"/time-travellers/{tt['id']}").json()["failedBillingRunIds"] == []
+            return list(
+                api.get(f"/invoices?billingScheduleId={schedule['id']}&sortOrder=ASC&limit=100").json()["items"]
+            )
+
+        return schedule, advance_to
+
+    return _travel

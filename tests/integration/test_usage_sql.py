@@ -143,14 +143,22 @@ def test_sql_aggregation_equals_the_reference(
     assert got_values == per_event_values(stored, metric, aliases, JANUARY)
     # the set-based form a chunk of billing runs uses: many (alias set, window) pairs in one query
     february = DateRange(dt.date(2024, 2, 1), dt.date(2024, 2, 29))
-    requests = [(aliases, JANUARY), (frozenset({"cust"}), JANUARY), (frozenset({"alias2", "other"}), february),
-                (frozenset({"VOID"}), JANUARY), (frozenset(), JANUARY)]
+    requests = [
+        (aliases, JANUARY),
+        (frozenset({"cust"}), JANUARY),
+        (frozenset({"alias2", "other"}), february),
+        (frozenset({"VOID"}), JANUARY),
+        (frozenset(), JANUARY),
+    ]
     with unit_of_work() as s:
         many = usage_repo.aggregate_many(s, account_id, metric, requests)
     for (alias_set, window), value in zip(requests, many, strict=True):
         reference = aggregate(stored, metric, frozenset(alias_set), window)
         assert (value.value, value.event_count, value.invalid_property_values) == (
-            reference.value, reference.event_count, reference.invalid_property_values)
+            reference.value,
+            reference.event_count,
+            reference.invalid_property_values,
+        )
 
 
 def test_concurrent_writers_leave_one_latest_row_per_id(database_url: str) -> None:

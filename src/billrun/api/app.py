@@ -11,11 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from billrun import __version__
+from billrun import __version__, metrics
 from billrun.api import schemas
 from billrun.api.errors import ApiError, validation_error
 from billrun.api.http import API_VERSION, JSONResponse
 from billrun.api.routers import billing, catalog, customers, events, invoices, schedules, tax_rates
+from billrun.store.db import unit_of_work
 from billrun.validation import FieldError, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,14 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """The Prometheus scrape target. It carries no tenant data (totals only), so like ``/healthz`` it needs
+        no credentials; keep it off the public edge."""
+        with unit_of_work() as session:
+            body = metrics.render(session)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.middleware("http")
     async def sequence_version(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

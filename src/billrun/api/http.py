@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from billrun import jsonutil
 from billrun.api import ratelimit
 from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, validation_error
+from billrun.billing import recalculation
 from billrun.config import get_settings
 from billrun.store.accounts import authenticate
 from billrun.store.db import unit_of_work
@@ -143,6 +144,7 @@ def run_mutation(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + raw_body
     ).hexdigest()
     for attempt in range(3):  # a deadlock aborts the whole transaction, so the action can simply run again
+        recalculation.reset()
         try:
             with unit_of_work() as session:
                 if key is not None:

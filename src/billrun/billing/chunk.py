@@ -1,31 +1,40 @@
-"""Executing a chunk of billing runs with set-based loading (SPEC §6.3, DESIGN "Scale").
+"""Executing a chunk of billing runs together (SPEC §6.3 "Chunks", DESIGN "Scale").
 
-Before the runs execute, one read transaction loads every schedule of the chunk (one query per table), finds
-which metric windows and seat timelines each invoice will read (a recording pass of the domain core), and
-fetches them with one aggregation query per metric and one seat query for the whole chunk. Each run then
-executes in its own transaction as before, reading from that prefetched data (falling back to SQL for
-anything not prefetched, and reloading a schedule edited in between).
+One short transaction claims the chunk's runs. One transaction then locks their schedules, loads every
+schedule (one query per table), finds which metric windows and seat timelines each invoice will read (a
+recording pass of the domain core), fetches them with one aggregation query per metric and one seat query
+for the whole chunk, computes every invoice, and writes them with one multi-row insert per table. If that
+transaction fails, each run is executed again in its own transaction, so a bad run fails alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
 
-from billrun.billing.execution import Outcome, execute_run
+from billrun.billing.clock import real_now
+from billrun.billing.execution import Outcome, _pause, compute_for, execute_run, persist_run
+from billrun.billing.invoicing import DraftRows, draft_rows, insert_rows, invoice_values
 from billrun.billing.loading import ScheduleContext, load_contexts, on_demand_days
+from billrun.config import get_settings
 from billrun.domain.invoice import SafetyBoundExceeded, compute_invoice
 from billrun.domain.periods import DateRange
 from billrun.domain.seats import SeatTimeline
 from billrun.domain.usage import ZERO_USAGE, UsageValue
+from billrun.store import runs as run_repo
 from billrun.store import usage as usage_repo
 from billrun.store.db import unit_of_work
-from billrun.store.models import BillingRun, BillingSchedule
+from billrun.store.models import BillingRun, BillingSchedule, Invoice
+
+log = logging.getLogger(__name__)
 
 
 class RecordingData:
@@ -62,72 +71,142 @@ class Prefetched:
     seat_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def prefetch(run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Prefetched]:
-    """Per schedule id: the chunk's inputs, read in one transaction with set-based queries."""
-    with unit_of_work() as session:
-        runs = list(session.execute(select(BillingRun).where(BillingRun.id.in_(run_ids))).scalars())
-        schedules = list(
-            session.execute(
-                select(BillingSchedule).where(BillingSchedule.id.in_({r.billing_schedule_id for r in runs}))
-            ).scalars()
+def prefetch(
+    session: Session, runs: Sequence[BillingRun], contexts: dict[uuid.UUID, ScheduleContext]
+) -> dict[uuid.UUID, Prefetched]:
+    """Per schedule id: the inputs of these runs, read with set-based queries in ``session``."""
+    found = {sid: Prefetched(ctx) for sid, ctx in contexts.items()}
+    recorders: dict[uuid.UUID, RecordingData] = {}
+    for run in runs:
+        pre = found[run.billing_schedule_id]
+        if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):
+            pre.on_demand = on_demand_days(session, pre.ctx, run.intended_drafting_date)
+        recorder = recorders.setdefault(run.billing_schedule_id, RecordingData())
+        try:
+            compute_invoice(pre.ctx.spec, run.intended_drafting_date, recorder, pre.ctx.tax_status, pre.on_demand)
+        except SafetyBoundExceeded:
+            continue  # the run itself reports it
+    by_metric: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, DateRange]]] = {}
+    seat_requests: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+    for sid, recorder in recorders.items():
+        ctx = found[sid].ctx
+        for metric_id, window in recorder.usage_windows:
+            by_metric.setdefault((ctx.row.account_id, metric_id), []).append((sid, window))
+        for metric_id, window in recorder.value_windows:
+            found[sid].values[(metric_id, window)] = usage_repo.event_values(
+                session, ctx.row.account_id, ctx.metrics[metric_id], ctx.aliases, window
+            )
+        for seat_type in recorder.seat_types:
+            seat_requests.setdefault(ctx.row.account_id, []).append((sid, seat_type))
+    for (account_id, metric_id), wanted in by_metric.items():
+        metric = next(found[sid].ctx.metrics[metric_id] for sid, _ in wanted)
+        values = usage_repo.aggregate_many(
+            session, account_id, metric, [(found[sid].ctx.aliases, window) for sid, window in wanted]
         )
-        contexts = load_contexts(session, schedules)
-        found = {sid: Prefetched(ctx) for sid, ctx in contexts.items()}
-        recorders: dict[uuid.UUID, RecordingData] = {}
-        for run in runs:
-            pre = found[run.billing_schedule_id]
-            if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):
-                pre.on_demand = on_demand_days(session, pre.ctx, run.intended_drafting_date)
-            recorder = recorders.setdefault(run.billing_schedule_id, RecordingData())
-            try:
-                compute_invoice(pre.ctx.spec, run.intended_drafting_date, recorder, pre.ctx.tax_status, pre.on_demand)
-            except SafetyBoundExceeded:
-                continue  # the run itself reports it
-        by_metric: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, DateRange]]] = {}
-        seat_requests: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
-        for sid, recorder in recorders.items():
-            ctx = found[sid].ctx
-            for metric_id, window in recorder.usage_windows:
-                by_metric.setdefault((ctx.row.account_id, metric_id), []).append((sid, window))
-            for metric_id, window in recorder.value_windows:
-                found[sid].values[(metric_id, window)] = usage_repo.event_values(
-                    session, ctx.row.account_id, ctx.metrics[metric_id], ctx.aliases, window
-                )
-            for seat_type in recorder.seat_types:
-                seat_requests.setdefault(ctx.row.account_id, []).append((sid, seat_type))
-        for (account_id, metric_id), wanted in by_metric.items():
-            metric = next(found[sid].ctx.metrics[metric_id] for sid, _ in wanted)
-            values = usage_repo.aggregate_many(
-                session, account_id, metric, [(found[sid].ctx.aliases, window) for sid, window in wanted]
-            )
-            for (sid, window), value in zip(wanted, values, strict=True):
-                found[sid].usage[(metric_id, window)] = value
-        for account_id, wanted_seats in seat_requests.items():
-            rows = usage_repo.seat_rows_many(
-                session, account_id, [(seat_type, found[sid].ctx.aliases) for sid, seat_type in wanted_seats]
-            )
-            for (sid, seat_type), seat_rows in zip(wanted_seats, rows, strict=True):
-                records = seat_rows
-                found[sid].seats[seat_type] = SeatTimeline.build(records, seat_type, found[sid].ctx.aliases)
-                found[sid].seat_ids[seat_type] = tuple(r.id for r in seat_rows)
+        for (sid, window), value in zip(wanted, values, strict=True):
+            found[sid].usage[(metric_id, window)] = value
+    for account_id, wanted_seats in seat_requests.items():
+        rows = usage_repo.seat_rows_many(
+            session, account_id, [(seat_type, found[sid].ctx.aliases) for sid, seat_type in wanted_seats]
+        )
+        for (sid, seat_type), seat_rows in zip(wanted_seats, rows, strict=True):
+            found[sid].seats[seat_type] = SeatTimeline.build(seat_rows, seat_type, found[sid].ctx.aliases)
+            found[sid].seat_ids[seat_type] = tuple(r.id for r in seat_rows)
     return found
 
 
 def execute_chunk(run_ids: Sequence[uuid.UUID], trigger: str | None = None) -> list[Outcome]:
-    """Prefetch the chunk's inputs, then execute each run exactly once in its own transaction."""
-    try:
-        inputs = prefetch(run_ids)
-    except Exception:  # prefetching is an optimisation: the runs load their own inputs instead
-        inputs = {}
-    outcomes = []
+    """Execute a chunk of runs exactly once (SPEC §6.3 "Chunks"): one short transaction claims them all, one
+    transaction computes and persists them all. If that transaction fails (a safety bound, a bad input, a
+    deadlock), the claimed runs are executed again one per transaction, so one bad run never fails the
+    others; each keeps its claim token, so nobody else can have taken them in between."""
+    now = real_now()
+    token = uuid.uuid4()
     with unit_of_work() as session:
-        schedule_of = dict(
-            session.execute(select(BillingRun.id, BillingRun.billing_schedule_id).where(BillingRun.id.in_(run_ids)))
-            .tuples()
-            .all()
+        claimed = run_repo.claim_many(session, run_ids, token, now, dt.timedelta(seconds=get_settings().lease_seconds))
+    outcomes = {run_id: Outcome(run_id, "SKIPPED") for run_id in run_ids}
+    if claimed:
+        try:
+            outcomes.update(_persist_together(claimed, token, trigger))
+        except Exception as exc:
+            log.warning(
+                "a chunk of %d runs failed as one transaction (%s); executing them one by one", len(claimed), exc
+            )
+            for run_id in claimed:
+                outcomes[run_id] = execute_run(run_id, trigger=trigger, claimed_token=token)
+    return [outcomes[run_id] for run_id in run_ids]
+
+
+def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: str | None) -> dict[uuid.UUID, Outcome]:
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    with unit_of_work() as session:
+        # a crash loses this whole transaction and the tick re-claims the runs: durability can wait (§6.3)
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+        schedule_ids = sorted(
+            set(session.execute(select(BillingRun.billing_schedule_id).where(BillingRun.id.in_(run_ids))).scalars())
         )
-    for run_id in run_ids:
-        schedule_id = schedule_of.get(run_id)
-        prefetched = inputs.get(schedule_id) if schedule_id is not None else None
-        outcomes.append(execute_run(run_id, trigger=trigger, prefetched=prefetched))
+        run_repo.lock_schedules(session, schedule_ids)  # before reading any input: late events see us (§5.7)
+        runs = [
+            r
+            for r in session.execute(
+                select(BillingRun)
+                .where(BillingRun.id.in_(run_ids))
+                .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
+                .with_for_update()
+            ).scalars()
+            if r.claim_token == token
+        ]
+        schedules = list(session.execute(select(BillingSchedule).where(BillingSchedule.id.in_(schedule_ids))).scalars())
+        contexts = load_contexts(session, schedules)
+        inputs = prefetch(session, runs, contexts)
+        live = run_repo.live_invoices(session, [(r.billing_schedule_id, r.intended_drafting_date) for r in runs])
+        new_invoices: list[dict[str, Any]] = []
+        written: list[DraftRows] = []
+        run_values: list[dict[str, Any]] = []
+        last_invoice: dict[uuid.UUID, uuid.UUID] = {}
+        for run in runs:
+            clock = real_now()
+            used_trigger = trigger or run.trigger
+            existing = live.get((run.billing_schedule_id, run.intended_drafting_date))
+            if existing is not None:
+                # a re-execution over an existing invoice: the per-run rules, inside this transaction
+                invoice_id = persist_run(session, run, clock, used_trigger, inputs[run.billing_schedule_id])
+            else:
+                pre = inputs[run.billing_schedule_id]
+                draft, data = compute_for(session, pre.ctx, run.intended_drafting_date, pre)
+                _pause("computed", run.id)
+                invoice_id = None
+                if not draft.is_empty:
+                    values = invoice_values(pre.ctx, run.intended_drafting_date, clock)
+                    invoice_id = values["id"]
+                    rows = draft_rows(pre.ctx, invoice_id, values["currency"], draft, clock, run.id, used_trigger, data)
+                    new_invoices.append({**values, **rows.totals})
+                    written.append(rows)
+                    last_invoice[run.billing_schedule_id] = invoice_id
+                    run.billing_start_date = rows.totals["billing_period_start"]
+                    run.billing_end_date = rows.totals["billing_period_end"]
+                    run.warnings = [{"code": w, "message": w} for w in draft.warnings]
+            run_values.append({"id": run.id, "invoice_id": invoice_id, "clock": clock, "trigger": used_trigger})
+            outcomes[run.id] = Outcome(run.id, "COMPLETED", invoice_id)
+        if new_invoices:
+            session.execute(insert(Invoice), new_invoices)
+            insert_rows(session, written)
+        for schedule in schedules:
+            if schedule.id in last_invoice:
+                schedule.last_invoice_id = last_invoice[schedule.id]
+        by_id = {r.id: r for r in runs}
+        for values in run_values:
+            run = by_id[values["id"]]
+            run.invoice_id = values["invoice_id"]
+            run.status = "COMPLETED"
+            run.completed_at = values["clock"]
+            run.lease_expires_at = None
+            run.next_retry_at = None
+            run.last_error = None
+            run.updated_at = real_now()
+            run.trigger = values["trigger"]
+        for run_id in run_ids:
+            _pause("before-commit", run_id)
+    for run_id in outcomes:
+        _pause("after-commit", run_id)
     return outcomes

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from billrun.billing.chunk import Prefetched
 
+from billrun import metrics
 from billrun.billing.clock import real_now
 from billrun.billing.invoicing import LIVE_EDITABLE, new_invoice, write_draft
 from billrun.billing.loading import ScheduleContext, SqlRatingData, load_context, on_demand_days
@@ -37,7 +38,6 @@ RETRY_BACKOFF = [
     dt.timedelta(hours=1),
     dt.timedelta(hours=4),
 ]
-failed_runs_total = 0  # billrun_billing_runs_failed_total, exported by the worker
 
 
 class PermanentRunError(Exception):
@@ -56,17 +56,18 @@ class Outcome:
 pause_hook: Callable[[str, uuid.UUID], None] | None = None
 
 
-def install_pause_hook(stage: str, marker: str) -> None:
-    """Make this process stop forever at ``stage`` after touching ``marker``, so that a test can SIGKILL it
-    at exactly that point (BILLRUN_TEST_PAUSE_AT / BILLRUN_TEST_PAUSE_FILE)."""
+def install_pause_hook(stage: str, marker: str, resume: str | None = None) -> None:
+    """Make this process stop at ``stage`` after touching ``marker``, so that a test can SIGKILL it at exactly
+    that point (BILLRUN_TEST_PAUSE_AT / BILLRUN_TEST_PAUSE_FILE), or act and then let it go on by creating
+    ``resume`` (BILLRUN_TEST_RESUME_FILE). Without ``resume`` it waits forever."""
     import time
     from pathlib import Path
 
     def hook(current: str, run_id: uuid.UUID) -> None:
         if current == stage:
             Path(marker).write_text(str(run_id))
-            while True:
-                time.sleep(1)
+            while resume is None or not Path(resume).exists():
+                time.sleep(0.1)
 
     global pause_hook
     pause_hook = hook
@@ -156,10 +157,11 @@ def execute_run(
     trigger: str | None = None,
     force: bool = False,
     prefetched: Prefetched | None = None,
+    claimed_token: uuid.UUID | None = None,
 ) -> Outcome:
-    """Execute one run exactly once: claim, then compute and persist in one transaction (SPEC §6.3)."""
-    started = real_now()
-    token = claim(run_id, started, force=force)
+    """Execute one run exactly once: claim, then compute and persist in one transaction (SPEC §6.3).
+    ``claimed_token``: the run was claimed already (by a chunk) with this token."""
+    token = claimed_token or claim(run_id, real_now(), force=force)
     if token is None:
         return Outcome(run_id, "SKIPPED")
     try:
@@ -194,7 +196,6 @@ def execute_run(
 def record_failure(run_id: uuid.UUID, exc: BaseException, *, permanent: bool, retry: bool = True) -> None:
     """FAILED with lastError and nextRetryAt (null when it will not be retried), an ERROR log and the
     failure counter (SPEC §6.6)."""
-    global failed_runs_total
     now = real_now()
     with unit_of_work() as session:
         run = run_repo.lock_run(session, run_id)
@@ -214,7 +215,6 @@ def record_failure(run_id: uuid.UUID, exc: BaseException, *, permanent: bool, re
         else:
             run.next_retry_at = now + RETRY_BACKOFF[attempt - 1]
         run.updated_at = now
-        failed_runs_total += 1
         log.error(
             "billing run failed: run=%s schedule=%s date=%s error=%s",
             run.id,
@@ -222,3 +222,4 @@ def record_failure(run_id: uuid.UUID, exc: BaseException, *, permanent: bool, re
             run.intended_drafting_date,
             run.last_error["message"],
         )
+    metrics.incr("billrun_billing_runs_failed_total")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from billrun import ENGINE_VERSION
@@ -34,25 +36,30 @@ def customer_emails(contacts: list[dict[str, Any]]) -> list[str]:
     return [c["email"] for c in ordered if c.get("email")]
 
 
-def new_invoice(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datetime) -> Invoice:
+def invoice_values(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datetime) -> dict[str, Any]:
+    """A new DRAFT engine invoice's columns, with the customer's details copied at drafting time."""
     schedule, customer = ctx.row, ctx.customer
-    return Invoice(
-        id=uuid.uuid4(),
-        account_id=schedule.account_id,
-        billing_schedule_id=schedule.id,
-        customer_id=customer.id,
-        drafting_date=drafting_date,
-        status="DRAFT",
-        currency=schedule.currency,
-        purchase_order_number=schedule.purchase_order_number,
-        reference=schedule.reference,
-        customer_emails=customer_emails(customer.contacts),
-        customer_legal_company_name=customer.legal_name,
-        customer_billing_address=customer.address,
-        customer_tax_status=customer.tax_status,
-        created_at=clock,
-        updated_at=clock,
-    )
+    return {
+        "id": uuid.uuid4(),
+        "account_id": schedule.account_id,
+        "billing_schedule_id": schedule.id,
+        "customer_id": customer.id,
+        "drafting_date": drafting_date,
+        "status": "DRAFT",
+        "currency": schedule.currency,
+        "purchase_order_number": schedule.purchase_order_number,
+        "reference": schedule.reference,
+        "customer_emails": customer_emails(customer.contacts),
+        "customer_legal_company_name": customer.legal_name,
+        "customer_billing_address": customer.address,
+        "customer_tax_status": customer.tax_status,
+        "created_at": clock,
+        "updated_at": clock,
+    }
+
+
+def new_invoice(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datetime) -> Invoice:
+    return Invoice(**invoice_values(ctx, drafting_date, clock))
 
 
 def snapshot_body(
@@ -182,6 +189,116 @@ def _decimal_of(value: Fraction) -> Decimal:
     return plain_decimal(value)
 
 
+@dataclass
+class DraftRows:
+    """One calculation as rows: the invoice's new column values, its groups, ENGINE lines and snapshot."""
+
+    totals: dict[str, Any]
+    groups: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    snapshot: dict[str, Any]
+
+
+def draft_rows(
+    ctx: ScheduleContext,
+    invoice_id: uuid.UUID,
+    currency: str,
+    draft: InvoiceDraft,
+    clock: dt.datetime,
+    run_id: uuid.UUID | None,
+    trigger: str,
+    data: SqlRatingData,
+    manual: Sequence[InvoiceLineItem] = (),
+) -> DraftRows:
+    """Build the rows for ``draft``; MANUAL lines stay, after the engine lines (SPEC §4.12 line order), and
+    count in the totals. Plain dicts, so that a chunk of runs can be written with one multi-row insert per
+    table."""
+    account_id = ctx.row.account_id
+    group_ids: dict[str, uuid.UUID] = {}
+    groups = []
+    for line_group in draft.groups:
+        group_ids[line_group.product_id] = group_id = uuid.uuid4()
+        groups.append(
+            {
+                "id": group_id,
+                "account_id": account_id,
+                "invoice_id": invoice_id,
+                "product_id": uuid.UUID(line_group.product_id) if line_group.product_id else None,
+                "title": ctx.product_names.get(line_group.product_id, ""),
+                "description": None,
+                "index": line_group.index,
+                "net_total": line_group.net_total,
+                "total_tax": line_group.total_tax,
+                "gross_total": line_group.gross_total,
+            }
+        )
+    lines = [
+        {
+            "id": uuid.uuid4(),
+            "account_id": account_id,
+            "invoice_id": invoice_id,
+            "group_id": group_ids.get(line.product_id or ""),
+            "index": line.index,
+            "title": line.title,
+            "description": line.description,
+            "quantity": _decimal_of(line.quantity),
+            "rate": _decimal_of(line.rate),
+            "rate_display": line.rate_display,
+            "discount_total": line.discount_total,
+            "tax_rate": line.tax_rate,
+            "tax_rate_id": uuid.UUID(line.tax_rate_id) if line.tax_rate_id else None,
+            "net_total": line.net_total,
+            "total_tax": line.total_tax,
+            "gross_total": line.gross_total,
+            "price_id": uuid.UUID(line.price_id) if line.price_id else None,
+            "service_period_start": line.service_period.start if line.service_period else None,
+            "service_period_end": line.service_period.end if line.service_period else None,
+            "kind": line.kind,
+            "source": "ENGINE",
+        }
+        for line in draft.lines
+    ]
+    net, tax = draft.net_total, draft.total_tax
+    for offset, manual_line in enumerate(manual):
+        manual_line.index = len(draft.lines) + offset
+        net += manual_line.net_total
+        tax += manual_line.total_tax
+    net_total, total_tax = round_money(net, currency), round_money(tax, currency)
+    totals: dict[str, Any] = {
+        "net_total": net_total,
+        "total_tax": total_tax,
+        "gross_total": net_total + total_tax,
+        "billing_period_start": draft.billing_period.start if draft.billing_period else None,
+        "billing_period_end": draft.billing_period.end if draft.billing_period else None,
+        "accounting_date": draft.accounting_date,
+        "customer_tax_status": draft.customer_tax_status.value,
+        "warnings": [{"code": w, "message": WARNING_TEXT.get(w, w)} for w in draft.warnings],
+        "calculated_at": clock,
+        "updated_at": clock,
+    }
+    if run_id is not None:
+        totals["billing_run_id"] = run_id
+    snapshot = {
+        "id": uuid.uuid4(),
+        "account_id": account_id,
+        "invoice_id": invoice_id,
+        "billing_run_id": run_id,
+        "body": snapshot_body(ctx, draft, data, clock, run_id, trigger),
+    }
+    return DraftRows(totals, groups, lines, snapshot)
+
+
+def insert_rows(session: Session, rows: Sequence[DraftRows]) -> None:
+    """Groups, lines and snapshots of many calculations, one multi-row insert per table."""
+    for model, chosen in (
+        (InvoiceLineItemGroup, [g for r in rows for g in r.groups]),
+        (InvoiceLineItem, [line for r in rows for line in r.lines]),
+        (CalculationSnapshot, [r.snapshot for r in rows]),
+    ):
+        if chosen:
+            session.execute(insert(model), chosen)
+
+
 def write_draft(
     session: Session,
     ctx: ScheduleContext,
@@ -192,8 +309,7 @@ def write_draft(
     trigger: str,
     data: SqlRatingData,
 ) -> None:
-    """Replace the ENGINE lines, groups and totals of ``invoice`` with ``draft``; MANUAL lines stay, after the
-    engine lines (SPEC §4.12 line order)."""
+    """Replace the ENGINE lines, groups and totals of ``invoice`` with ``draft``, keeping its MANUAL lines."""
     session.execute(
         delete(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id, InvoiceLineItem.source == "ENGINE")
     )
@@ -203,75 +319,11 @@ def write_draft(
             select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id).order_by(InvoiceLineItem.index)
         ).scalars()
     )
-    groups: dict[str, InvoiceLineItemGroup] = {}
-    for line_group in draft.groups:
-        row = InvoiceLineItemGroup(
-            id=uuid.uuid4(),
-            account_id=invoice.account_id,
-            invoice_id=invoice.id,
-            product_id=uuid.UUID(line_group.product_id) if line_group.product_id else None,
-            title=ctx.product_names.get(line_group.product_id, ""),
-            description=None,
-            index=line_group.index,
-            net_total=line_group.net_total,
-            total_tax=line_group.total_tax,
-            gross_total=line_group.gross_total,
-        )
-        groups[line_group.product_id] = row
-        session.add(row)
-    for line in draft.lines:
-        group = groups.get(line.product_id or "")
-        session.add(
-            InvoiceLineItem(
-                id=uuid.uuid4(),
-                account_id=invoice.account_id,
-                invoice_id=invoice.id,
-                group_id=group.id if group else None,
-                index=line.index,
-                title=line.title,
-                description=line.description,
-                quantity=_decimal_of(line.quantity),
-                rate=_decimal_of(line.rate),
-                rate_display=line.rate_display,
-                discount_total=line.discount_total,
-                tax_rate=line.tax_rate,
-                tax_rate_id=uuid.UUID(line.tax_rate_id) if line.tax_rate_id else None,
-                net_total=line.net_total,
-                total_tax=line.total_tax,
-                gross_total=line.gross_total,
-                price_id=uuid.UUID(line.price_id) if line.price_id else None,
-                service_period_start=line.service_period.start if line.service_period else None,
-                service_period_end=line.service_period.end if line.service_period else None,
-                kind=line.kind,
-                source="ENGINE",
-            )
-        )
-    net, tax = draft.net_total, draft.total_tax
-    for offset, manual_line in enumerate(manual):
-        manual_line.index = len(draft.lines) + offset
-        net += manual_line.net_total
-        tax += manual_line.total_tax
-    invoice.net_total = round_money(net, invoice.currency)
-    invoice.total_tax = round_money(tax, invoice.currency)
-    invoice.gross_total = invoice.net_total + invoice.total_tax
-    invoice.billing_period_start = draft.billing_period.start if draft.billing_period else None
-    invoice.billing_period_end = draft.billing_period.end if draft.billing_period else None
-    invoice.accounting_date = draft.accounting_date
-    invoice.customer_tax_status = draft.customer_tax_status.value
-    invoice.warnings = [{"code": w, "message": WARNING_TEXT.get(w, w)} for w in draft.warnings]
-    invoice.calculated_at = clock
-    invoice.updated_at = clock
-    if run_id is not None:
-        invoice.billing_run_id = run_id
-    session.add(
-        CalculationSnapshot(
-            id=uuid.uuid4(),
-            account_id=invoice.account_id,
-            invoice_id=invoice.id,
-            billing_run_id=run_id,
-            body=snapshot_body(ctx, draft, data, clock, run_id, trigger),
-        )
-    )
+    rows = draft_rows(ctx, invoice.id, invoice.currency, draft, clock, run_id, trigger, data, manual)
+    for column, value in rows.totals.items():
+        setattr(invoice, column, value)
+    session.flush()  # the invoice row exists (and holds its new totals) before its lines reference it
+    insert_rows(session, [rows])
 
 
 WARNING_TEXT = {

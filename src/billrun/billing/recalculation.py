@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from billrun import metrics
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
 from billrun.billing.execution import PermanentRunError, compute_for
@@ -28,17 +29,30 @@ from billrun.store import customers as customer_repo
 from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
 from billrun.store.models import (
+    BillingRun,
     BillingSchedule,
     Invoice,
     RecalculationRequest,
+    ScheduleRecalculationRequest,
     ScheduleTaxRate,
     TimeTraveller,
 )
+
+IN_FLIGHT = ("SCHEDULED", "IN_PROGRESS")  # due runs not executed yet, or executing
+FINALIZED = ("FINAL", "SENT", "VOIDED")
 
 _touched_travellers: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.ContextVar(
     "touched_travellers", default=None
 )
 _queued: contextvars.ContextVar[bool] = contextvars.ContextVar("recalculation_queued", default=False)
+_late_final: contextvars.ContextVar[int] = contextvars.ContextVar("late_events_for_final", default=0)
+
+
+def reset() -> None:
+    """Forget what an aborted transaction queued (a deadlocked mutation runs again from the start)."""
+    _touched_travellers.set(None)
+    _queued.set(False)
+    _late_final.set(0)
 
 
 def _schedules_for_customers(
@@ -57,24 +71,89 @@ def _schedules_for_customers(
     return [s for s in rows if s.customer_id in direct or s.roll_up_billing]
 
 
-def _request(session: Session, schedules: Iterable[BillingSchedule], after: dt.date | None = None) -> None:
-    for schedule in schedules:
-        stmt = select(Invoice.id).where(
-            Invoice.billing_schedule_id == schedule.id,
-            Invoice.status.in_(LIVE_EDITABLE),
-            Invoice.drafting_date.is_not(None),
+def _in_flight(session: Session, schedule_id: uuid.UUID, after: dt.date | None) -> bool:
+    """A run of this schedule that is queued or executing and would read an event on ``after``: it may have
+    read its inputs already while its invoice is not committed yet."""
+    stmt = select(BillingRun.id).where(BillingRun.billing_schedule_id == schedule_id, BillingRun.status.in_(IN_FLIGHT))
+    if after is not None:
+        stmt = stmt.where(BillingRun.intended_drafting_date > after)
+    return session.execute(stmt.limit(1)).first() is not None
+
+
+def _may_start_soon(session: Session, schedule: BillingSchedule) -> bool:
+    """A run of this schedule may be created and executed at any moment (its next drafting date has come by
+    its clock, with a day's margin for ``billingRunOffset``); traveller clocks jump, so they always may."""
+    if schedule.time_traveller_id is not None:
+        return True
+    due = schedule.next_drafting_date
+    return due is not None and due <= real_now().date() + dt.timedelta(days=1)
+
+
+def _late_for_final(session: Session, schedule_id: uuid.UUID, stamps: Sequence[dt.datetime]) -> int:
+    """How many of these event timestamps fall in the service window of a FINAL, SENT or VOIDED invoice, which
+    is never changed (SPEC §5.7): counted in ``late_events_for_final_invoices_total``."""
+    windows = session.execute(
+        select(Invoice.billing_period_start, Invoice.drafting_date).where(
+            Invoice.billing_schedule_id == schedule_id,
+            Invoice.status.in_(FINALIZED),
+            Invoice.drafting_date > min(stamps).date(),
         )
-        if after is not None:
-            # An event on day d can only change invoices drafted after d (arrears windows end before D).
-            stmt = stmt.where(Invoice.drafting_date > after)
-        invoice_ids = list(session.execute(stmt).scalars())
-        if not invoice_ids:
+    ).all()
+    return sum(
+        1
+        for stamp in stamps
+        if any(start is not None and start <= stamp.date() < drafted for start, drafted in windows)
+    )
+
+
+def _request(
+    session: Session,
+    schedules: Iterable[BillingSchedule],
+    after: dt.date | None = None,
+    stamps: Sequence[dt.datetime] = (),
+) -> None:
+    _request_each(session, [(schedule, after, stamps) for schedule in schedules])
+
+
+def _request_each(
+    session: Session, wanted: Iterable[tuple[BillingSchedule, dt.date | None, Sequence[dt.datetime]]]
+) -> None:
+    """Queue the recalculations an input change causes, in schedule-id order.
+
+    The reads look at runs first, then invoices: a run committing in between is seen by one of the two. A run
+    queued or executing may already have read its inputs, so it gets a schedule-level request that waits for
+    its invoice. What is left is a run created and executed between these reads and this commit; that can
+    only happen to a schedule whose next drafting date has come, so for those the transaction also takes the
+    schedule's advisory lock shared, without waiting: a run computes under the exclusive lock, so either it
+    is computing now (lock refused: schedule-level request) or it will read after this commit. Ingestion
+    never waits for billing."""
+    for schedule, after, stamps in sorted(wanted, key=lambda item: item[0].id):
+        queued = False
+        computing = _may_start_soon(session, schedule) and not run_repo.try_lock_schedule_shared(session, schedule.id)
+        if computing or _in_flight(session, schedule.id, after):
+            table = ScheduleRecalculationRequest.__table__
+            stmt = insert(ScheduleRecalculationRequest).values(
+                billing_schedule_id=schedule.id, account_id=schedule.account_id, after_date=after
+            )
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[table.c.billing_schedule_id],
+                    set_={
+                        "after_date": case(
+                            (table.c.after_date.is_(None) | stmt.excluded.after_date.is_(None), None),
+                            else_=func.least(table.c.after_date, stmt.excluded.after_date),
+                        )
+                    },
+                )
+            )
+            queued = True
+        queued = bool(_request_invoices(session, schedule, after)) or queued
+        if stamps:
+            late = _late_for_final(session, schedule.id, stamps)
+            if late:
+                _late_final.set(_late_final.get() + late)
+        if not queued:
             continue
-        session.execute(
-            insert(RecalculationRequest)
-            .values([{"invoice_id": i, "account_id": schedule.account_id} for i in invoice_ids])
-            .on_conflict_do_nothing()
-        )
         _queued.set(True)
         if schedule.time_traveller_id is not None:
             traveller = session.get(TimeTraveller, schedule.time_traveller_id, with_for_update=True)
@@ -85,28 +164,49 @@ def _request(session: Session, schedules: Iterable[BillingSchedule], after: dt.d
                 _touched_travellers.set(touched)
 
 
+def _request_invoices(session: Session, schedule: BillingSchedule, after: dt.date | None) -> list[uuid.UUID]:
+    stmt = select(Invoice.id).where(
+        Invoice.billing_schedule_id == schedule.id,
+        Invoice.status.in_(LIVE_EDITABLE),
+        Invoice.drafting_date.is_not(None),
+    )
+    if after is not None:
+        # An event on day d can only change invoices drafted after d (arrears windows end before D).
+        stmt = stmt.where(Invoice.drafting_date > after)
+    invoice_ids = list(session.execute(stmt).scalars())
+    if invoice_ids:
+        session.execute(
+            insert(RecalculationRequest)
+            .values([{"invoice_id": i, "account_id": schedule.account_id} for i in invoice_ids])
+            .on_conflict_do_nothing()
+        )
+    return invoice_ids
+
+
 def request_for_customers(
     session: Session, account_id: uuid.UUID, customer_ids: Iterable[uuid.UUID], after: dt.date | None = None
 ) -> None:
     _request(session, _schedules_for_customers(session, account_id, customer_ids), after)
 
 
-def request_for_alias(session: Session, account_id: uuid.UUID, alias: str, timestamps: Iterable[dt.datetime]) -> None:
-    """An accepted event (or override, or VOID) for ``alias`` at these timestamps (SPEC §5.7)."""
-    customers = customer_repo.customers_for_alias(session, account_id, alias)
-    stamps = list(timestamps)
-    if customers and stamps:
-        request_for_customers(session, account_id, customers[:1], min(stamps).date())
+def request_for_aliases(session: Session, account_id: uuid.UUID, stamps_by_alias: dict[str, list[dt.datetime]]) -> None:
+    """Accepted events (or overrides, or VOIDs) for these aliases at these timestamps (SPEC §5.7): the
+    customer an alias resolves to, and the roll-up schedules of its ancestors."""
+    wanted: dict[uuid.UUID, tuple[BillingSchedule, list[dt.datetime]]] = {}
+    for alias, stamps in stamps_by_alias.items():
+        customers = customer_repo.customers_for_alias(session, account_id, alias)
+        if not customers or not stamps:
+            continue
+        own = _schedules_for_customers(session, account_id, customers[:1])
         # ancestors see the event only through roll-up schedules
-        _request(
-            session,
-            [
-                s
-                for s in _schedules_for_customers(session, account_id, customers[1:])
-                if s.roll_up_billing and s.customer_id != customers[0]
-            ],
-            min(stamps).date(),
-        )
+        rolled_up = [
+            s
+            for s in _schedules_for_customers(session, account_id, customers[1:])
+            if s.roll_up_billing and s.customer_id != customers[0]
+        ]
+        for schedule in [*own, *rolled_up]:
+            wanted.setdefault(schedule.id, (schedule, []))[1].extend(stamps)
+    _request_each(session, [(schedule, min(s).date(), s) for schedule, s in wanted.values()])
 
 
 def request_for_tax_rate(session: Session, account_id: uuid.UUID, tax_rate_id: uuid.UUID) -> None:
@@ -123,7 +223,8 @@ def request_for_schedule(session: Session, schedule: BillingSchedule) -> None:
 
 
 def kick() -> None:
-    """After commit: wake the travellers that now have work and schedule a drain of the queue."""
+    """After commit: wake the travellers that now have work, schedule a drain of the queue, count the late
+    events for finalized invoices."""
     touched = _touched_travellers.get() or set()
     _touched_travellers.set(None)
     for traveller_id in touched:
@@ -131,9 +232,15 @@ def kick() -> None:
     if _queued.get():
         _queued.set(False)
         dispatcher().recalculate_pending(get_settings().recalc_debounce_seconds)
+    late = _late_final.get()
+    if late:
+        _late_final.set(0)
+        metrics.incr("late_events_for_final_invoices_total", late)
 
 
 def pending_for_schedule(session: Session, schedule_id: uuid.UUID) -> bool:
+    if session.get(ScheduleRecalculationRequest, schedule_id) is not None:
+        return True
     return (
         session.execute(
             select(RecalculationRequest.invoice_id)
@@ -143,6 +250,23 @@ def pending_for_schedule(session: Session, schedule_id: uuid.UUID) -> bool:
         ).first()
         is not None
     )
+
+
+def settle(schedule_id: uuid.UUID) -> list[uuid.UUID] | None:
+    """Turn a schedule-level request into per-invoice requests once none of its runs is in flight (under the
+    exclusive schedule lock, so every invoice those runs made is visible). Returns the invoices now queued,
+    or None while a run is still in flight."""
+    with unit_of_work() as session:
+        run_repo.lock_schedule_runs(session, schedule_id)
+        found = session.get(ScheduleRecalculationRequest, schedule_id, with_for_update=True)
+        if found is None:
+            return []
+        if _in_flight(session, schedule_id, found.after_date):
+            return None
+        schedule = session.get(BillingSchedule, schedule_id)
+        queued = _request_invoices(session, schedule, found.after_date) if schedule is not None else []
+        session.delete(found)
+        return queued
 
 
 def recalculate_invoice(session: Session, invoice: Invoice, clock: dt.datetime | None = None) -> bool:
@@ -179,37 +303,65 @@ def _drain(invoice_ids: list[uuid.UUID]) -> None:
 
 
 def process_pending(limit: int = 500, min_age_seconds: float | None = None) -> int:
-    """Drain queued recalculations of real-clock schedules; returns how many were processed."""
+    """Drain queued recalculations of real-clock schedules; returns how many invoices were processed. Requests
+    still waiting for a run in flight are looked at again after another debounce."""
     age = get_settings().recalc_debounce_seconds if min_age_seconds is None else min_age_seconds
+    cutoff = real_now() - dt.timedelta(seconds=age)
+    with unit_of_work() as session:
+        waiting = list(
+            session.execute(
+                select(ScheduleRecalculationRequest.billing_schedule_id)
+                .join(BillingSchedule, BillingSchedule.id == ScheduleRecalculationRequest.billing_schedule_id)
+                .where(
+                    BillingSchedule.time_traveller_id.is_(None),
+                    ScheduleRecalculationRequest.requested_at <= cutoff,
+                )
+                .order_by(ScheduleRecalculationRequest.requested_at)
+                .limit(limit)
+            ).scalars()
+        )
+    unsettled = 0
+    settled: list[uuid.UUID] = []  # these waited their debounce as schedule-level requests already
+    for schedule_id in waiting:
+        queued = settle(schedule_id)
+        if queued is None:
+            unsettled += 1
+        else:
+            settled.extend(queued)
     with unit_of_work() as session:
         rows = list(
             session.execute(
                 select(RecalculationRequest.invoice_id)
                 .join(Invoice, Invoice.id == RecalculationRequest.invoice_id)
                 .join(BillingSchedule, BillingSchedule.id == Invoice.billing_schedule_id)
-                .where(
-                    BillingSchedule.time_traveller_id.is_(None),
-                    RecalculationRequest.requested_at <= real_now() - dt.timedelta(seconds=age),
-                )
+                .where(BillingSchedule.time_traveller_id.is_(None), RecalculationRequest.requested_at <= cutoff)
                 .order_by(RecalculationRequest.requested_at)
                 .limit(limit)
                 .with_for_update(of=RecalculationRequest, skip_locked=True)
             ).scalars()
         )
+    rows += [invoice_id for invoice_id in settled if invoice_id not in rows]
     _drain(rows)
+    if unsettled:
+        dispatcher().recalculate_pending(get_settings().recalc_debounce_seconds)
     return len(rows)
 
 
-def process_for_traveller(traveller_id: uuid.UUID) -> None:
+def process_for_traveller(traveller_id: uuid.UUID) -> bool:
+    """Drain a traveller's schedule; False when a request still waits for a run executing elsewhere."""
     with unit_of_work() as session:
         traveller = session.get(TimeTraveller, traveller_id)
         if traveller is None or traveller.billing_schedule_id is None:
-            return
+            return True
+        schedule_id = traveller.billing_schedule_id
+    settled = settle(schedule_id) is not None
+    with unit_of_work() as session:
         rows = list(
             session.execute(
                 select(RecalculationRequest.invoice_id)
                 .join(Invoice, Invoice.id == RecalculationRequest.invoice_id)
-                .where(Invoice.billing_schedule_id == traveller.billing_schedule_id)
+                .where(Invoice.billing_schedule_id == schedule_id)
             ).scalars()
         )
     _drain(rows)
+    return settled

@@ -8,6 +8,7 @@ with its own run time as the clock, then pending recalculations, then sets READY
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 from sqlalchemy.orm import Session
@@ -82,10 +83,12 @@ def advance(traveller_id: uuid.UUID) -> None:
                 _record_failed(traveller_id, run_id)
             _auto_issue(traveller_id, run_time)
             continue
-        recalculation.process_for_traveller(traveller_id)
+        settled = recalculation.process_for_traveller(traveller_id)
         _auto_issue(traveller_id, run_time)
         if _finish(traveller_id, run_time, attempted):
             return
+        if not settled:
+            time.sleep(0.1)  # a run of this schedule is executing elsewhere (a manual trigger): let it commit
 
 
 def _auto_issue(traveller_id: uuid.UUID, now: dt.datetime | None) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from billrun.billing import lifecycle, planning
+from billrun.billing import lifecycle, planning, recalculation
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
 from billrun.billing.loading import load_contexts
@@ -66,6 +66,8 @@ def tick(now: dt.datetime | None = None) -> TickReport:
             break
     with unit_of_work() as session:
         lifecycle.auto_issue_due(session, now)
+    # backstop for the debounced drain: requests whose task was lost, or that waited for a run in flight
+    recalculation.process_pending()
     return TickReport(discovered, claimed_total)
 
 

@@ -577,6 +577,20 @@ class RecalculationRequest(Base):
     requested_at: Mapped[dt.datetime] = _created()
 
 
+class ScheduleRecalculationRequest(Base):
+    """Late input for a schedule whose run is queued or executing (SPEC §5.7): that run may already have read
+    its events, and its invoice is not visible yet, so the request waits for the schedule's runs to settle and
+    then becomes per-invoice requests. ``after_date`` null means every live invoice of the schedule."""
+
+    __tablename__ = "schedule_recalculation_requests"
+    billing_schedule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("billing_schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[uuid.UUID] = _account()
+    after_date: Mapped[dt.date | None] = mapped_column(Date)
+    requested_at: Mapped[dt.datetime] = _created()
+
+
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)

@@ -65,9 +65,92 @@ def lock_run(session: Session, run_id: uuid.UUID) -> BillingRun | None:
     return session.execute(select(BillingRun).where(BillingRun.id == run_id).with_for_update()).scalar()
 
 
+def _schedule_key(schedule_id: uuid.UUID) -> dict[str, str]:
+    return {"key": f"schedule:{schedule_id}"}
+
+
 def lock_schedule_runs(session: Session, schedule_id: uuid.UUID) -> None:
     """Transaction-scoped advisory lock serialising one schedule's runs and recalculations (SPEC §6.3)."""
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"schedule:{schedule_id}"})
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), _schedule_key(schedule_id))
+
+
+def try_lock_schedule_shared(session: Session, schedule_id: uuid.UUID) -> bool:
+    """The same lock, shared and without waiting: False while a run or a recalculation of the schedule holds
+    it. Input changes use it so that ingestion never waits for billing."""
+    return bool(
+        session.execute(
+            text("SELECT pg_try_advisory_xact_lock_shared(hashtextextended(:key, 0))"), _schedule_key(schedule_id)
+        ).scalar()
+    )
+
+
+def lock_schedules(session: Session, schedule_ids: Sequence[uuid.UUID]) -> None:
+    """:func:`lock_schedule_runs` for many schedules, always in id order so that two chunks cannot deadlock."""
+    if schedule_ids:
+        session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended('schedule:' || id::text, 0)) "
+                "FROM (SELECT unnest(CAST(:ids AS uuid[])) AS id ORDER BY 1) AS ordered"
+            ),
+            {"ids": sorted(schedule_ids)},
+        )
+
+
+def claim_many(
+    session: Session, run_ids: Sequence[uuid.UUID], token: uuid.UUID, now: dt.datetime, lease: dt.timedelta
+) -> list[uuid.UUID]:
+    """Claim (short transaction) every run of a chunk that is not COMPLETED, DEPRECATED or IN_PROGRESS under a
+    live lease, with one token and one lease (SPEC §6.3 step 1). A SCHEDULED run's lease only marks it as
+    queued, so it does not stop the claim."""
+    claimed = session.execute(
+        update(BillingRun)
+        .where(
+            BillingRun.id.in_(run_ids),
+            or_(
+                BillingRun.status.in_(["SCHEDULED", "FAILED"]),
+                and_(
+                    BillingRun.status == "IN_PROGRESS",
+                    or_(BillingRun.lease_expires_at.is_(None), BillingRun.lease_expires_at <= now),
+                ),
+            ),
+        )
+        .values(
+            status="IN_PROGRESS",
+            attempts=BillingRun.attempts + 1,
+            claim_token=token,
+            lease_expires_at=now + lease,
+            started_at=now,
+            updated_at=now,
+        )
+        .returning(BillingRun.id)
+    ).scalars()
+    return list(claimed)
+
+
+def live_invoices(
+    session: Session, keys: Sequence[tuple[uuid.UUID, dt.date]]
+) -> dict[tuple[uuid.UUID, dt.date], Invoice]:
+    """The non-VOIDED invoices of many (schedule, drafting date) pairs, locked, in one query."""
+    if not keys:
+        return {}
+    schedule_ids = {k[0] for k in keys}
+    found = session.execute(
+        select(Invoice)
+        .where(
+            Invoice.billing_schedule_id.in_(schedule_ids),
+            Invoice.drafting_date.in_({k[1] for k in keys}),
+            Invoice.status != "VOIDED",
+        )
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: rows referencing them can still be inserted
+    ).scalars()
+    wanted = set(keys)
+    return {
+        key: invoice
+        for invoice in found
+        if invoice.billing_schedule_id is not None
+        and invoice.drafting_date is not None
+        and (key := (invoice.billing_schedule_id, invoice.drafting_date)) in wanted
+    }
 
 
 def due_schedules(session: Session, today: dt.date, limit: int = 1000) -> list[BillingSchedule]:
@@ -137,7 +220,7 @@ def live_invoice(session: Session, schedule_id: uuid.UUID, drafting_date: dt.dat
         Invoice.billing_schedule_id == schedule_id, Invoice.drafting_date == drafting_date, Invoice.status != "VOIDED"
     )
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=True)  # a recalculation request may still reference it meanwhile
     return session.execute(stmt).scalar()
 
 

@@ -42,7 +42,7 @@ def make_celery() -> Celery:
     if pause_at:
         from billrun.billing.execution import install_pause_hook
 
-        install_pause_hook(pause_at, os.environ["BILLRUN_TEST_PAUSE_FILE"])
+        install_pause_hook(pause_at, os.environ["BILLRUN_TEST_PAUSE_FILE"], os.environ.get("BILLRUN_TEST_RESUME_FILE"))
     # shared_task proxies (and so the dispatcher) send through the current app.
     app.set_default()
     app.set_current()

@@ -94,9 +94,8 @@ def _trigger_recalculation(s: Session, who: Caller, events: list[Any], supersede
         by_alias.setdefault(event.customer_alias, []).append(event.event_timestamp)
     for old in superseded:
         by_alias.setdefault(old.customer_alias, []).append(old.event_timestamp)
-    for alias, stamps in by_alias.items():
-        if alias != "VOID":
-            recalculation.request_for_alias(s, who.account_id, alias, stamps)
+    by_alias.pop("VOID", None)
+    recalculation.request_for_aliases(s, who.account_id, by_alias)
 
 
 def _events_list(body: Any) -> list[Any]:
