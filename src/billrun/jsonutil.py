@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -24,31 +25,32 @@ def _number(value: Decimal) -> str:
 def dumps(value: Any) -> str:
     """Serialise with exact decimals (``Decimal("1.50")`` -> ``1.50``).
 
-    Fast path: each Decimal is swapped for a unique placeholder string, the C encoder runs, and the
-    placeholders are replaced by the decimals' exact text. Values the C encoder cannot take (datetimes,
-    UUIDs) go through the slower pure-Python writer."""
-    decimals: list[Decimal] = []
+    The C encoder does the work: it hands every value it does not know to ``default``, which turns UUIDs and
+    dates into strings and each Decimal into a unique placeholder string; one pass then replaces the
+    placeholders by the decimals' exact text."""
+    decimals: list[str] = []
     nonce = os.urandom(6).hex()
 
-    def swap(node: Any) -> Any:
+    def default(node: Any) -> Any:
         if isinstance(node, Decimal):
-            decimals.append(node)
+            decimals.append(_number(node))
             return f"\x00{nonce}:{len(decimals) - 1}\x00"
-        if isinstance(node, dict):
-            return {k: swap(v) for k, v in node.items()}
-        if isinstance(node, list | tuple):
-            return [swap(v) for v in node]
-        return node
+        if isinstance(node, uuid.UUID):
+            return str(node)
+        if isinstance(node, dt.datetime | dt.date):
+            return node.isoformat()
+        raise TypeError(f"cannot serialise {type(node).__name__}")
 
     try:
-        text = json.dumps(swap(value), ensure_ascii=False, separators=(",", ":"))
-    except TypeError:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)
+    except TypeError:  # keys that are not strings (UUIDs, dates): the pure-Python writer takes them
         parts: list[str] = []
         _write(value, parts)
         return "".join(parts)
-    for index, number in enumerate(decimals):
-        text = text.replace(f'"\\u0000{nonce}:{index}\\u0000"', _number(number), 1)
-    return text
+    if not decimals:
+        return text
+    placeholder = re.compile('"\\\\u0000' + nonce + ':([0-9]+)\\\\u0000"')
+    return placeholder.sub(lambda match: decimals[int(match.group(1))], text)
 
 
 def _write(value: Any, out: list[str]) -> None:

@@ -25,6 +25,7 @@ from billrun.billing.execution import Outcome, _pause, compute_for, execute_run,
 from billrun.billing.invoicing import DraftRows, draft_rows, insert_rows, invoice_values
 from billrun.billing.loading import ScheduleContext, load_contexts, on_demand_days
 from billrun.config import get_settings
+from billrun.domain.drafting import DueItem, items_due_on
 from billrun.domain.invoice import SafetyBoundExceeded, compute_invoice
 from billrun.domain.periods import DateRange
 from billrun.domain.seats import SeatTimeline
@@ -69,6 +70,7 @@ class Prefetched:
     values: dict[tuple[str, DateRange], tuple[Decimal | None, ...]] = field(default_factory=dict)
     seats: dict[str, SeatTimeline] = field(default_factory=dict)
     seat_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    items: dict[dt.date, list[DueItem]] = field(default_factory=dict)  # items due per drafting date
 
 
 def prefetch(
@@ -82,8 +84,12 @@ def prefetch(
         if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):
             pre.on_demand = on_demand_days(session, pre.ctx, run.intended_drafting_date)
         recorder = recorders.setdefault(run.billing_schedule_id, RecordingData())
+        items = items_due_on(pre.ctx.spec, run.intended_drafting_date, pre.on_demand)
+        pre.items[run.intended_drafting_date] = items
         try:
-            compute_invoice(pre.ctx.spec, run.intended_drafting_date, recorder, pre.ctx.tax_status, pre.on_demand)
+            compute_invoice(
+                pre.ctx.spec, run.intended_drafting_date, recorder, pre.ctx.tax_status, pre.on_demand, items
+            )
         except SafetyBoundExceeded:
             continue  # the run itself reports it
     by_metric: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, DateRange]]] = {}

@@ -109,10 +109,12 @@ def compute_for(
         data._seats.update(prefetched.seats)
         data.seat_event_ids.update(prefetched.seat_ids)
         days = prefetched.on_demand
+        items = prefetched.items.get(drafting_date)
     else:
         days = on_demand_days(session, ctx, drafting_date)
+        items = None
     try:
-        draft = compute_invoice(ctx.spec, drafting_date, data, ctx.tax_status, days)
+        draft = compute_invoice(ctx.spec, drafting_date, data, ctx.tax_status, days, items)
     except SafetyBoundExceeded as exc:
         raise PermanentRunError(str(exc)) from exc
     return draft, data

@@ -53,7 +53,10 @@ def _next_run(traveller_id: uuid.UUID, skip: set[uuid.UUID]) -> tuple[uuid.UUID 
         candidates = [
             r
             for r in run_repo.runs_of(session, schedule.id)
-            if r.status in ("SCHEDULED", "FAILED") and r.scheduled_run_time <= frozen and r.id not in skip
+            # a run that failed in this pass waits for the next one; a SCHEDULED run always goes (even one run
+            # already, when a manual execution re-opened it meanwhile)
+            if r.scheduled_run_time <= frozen
+            and (r.status == "SCHEDULED" or (r.status == "FAILED" and r.id not in skip))
         ]
         first_pending = candidates[0].scheduled_run_time if candidates else None
         # Status transitions due before the next run; then the runs that are due by then.
@@ -64,7 +67,10 @@ def _next_run(traveller_id: uuid.UUID, skip: set[uuid.UUID]) -> tuple[uuid.UUID 
         candidates = [
             r
             for r in run_repo.runs_of(session, schedule.id)
-            if r.status in ("SCHEDULED", "FAILED") and r.scheduled_run_time <= frozen and r.id not in skip
+            # a run that failed in this pass waits for the next one; a SCHEDULED run always goes (even one run
+            # already, when a manual execution re-opened it meanwhile)
+            if r.scheduled_run_time <= frozen
+            and (r.status == "SCHEDULED" or (r.status == "FAILED" and r.id not in skip))
         ]
         if not candidates:
             return None, frozen
@@ -87,8 +93,9 @@ def advance(traveller_id: uuid.UUID) -> None:
         _auto_issue(traveller_id, run_time)
         if _finish(traveller_id, run_time, attempted):
             return
-        if not settled:
-            time.sleep(0.1)  # a run of this schedule is executing elsewhere (a manual trigger): let it commit
+        # not finished: a run or a recalculation of this schedule is executing elsewhere (a concurrent pass,
+        # a manual trigger); let it commit rather than spin on the schedule's locks
+        time.sleep(0.05 if settled else 0.1)
 
 
 def _auto_issue(traveller_id: uuid.UUID, now: dt.datetime | None) -> None:

@@ -47,10 +47,7 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         with unit_of_work() as session:
             due = run_repo.due_schedules(session, now.date(), limit=200)
             contexts = load_contexts(session, due)  # one query per table for the whole batch, not per schedule
-            for schedule in due:
-                planning.materialize(
-                    session, schedule, planning.last_due_date(session, schedule, now), "SCHEDULE", contexts[schedule.id]
-                )
+            planning.materialize_due(session, due, contexts, now, "SCHEDULE")
         discovered += len(due)
         if len(due) < 200:
             break

@@ -231,10 +231,13 @@ def compute_invoice(
     data: RatingData,
     tax_status: TaxStatus,
     on_demand_days: Mapping[str, frozenset[dt.date]] | None = None,
+    items: list[DueItem] | None = None,
 ) -> InvoiceDraft:
-    """The invoice of ``schedule`` for drafting date D (SPEC §4.12)."""
+    """The invoice of ``schedule`` for drafting date D (SPEC §4.12). ``items``: the result of
+    ``items_due_on(schedule, D, on_demand_days)`` when the caller has it already."""
     warnings: list[str] = []
-    items = items_due_on(schedule, drafting_date, on_demand_days)
+    if items is None:
+        items = items_due_on(schedule, drafting_date, on_demand_days)
     charges = _rated_charges(schedule, items, data, warnings)
     discount_lines = _apply_discounts(schedule, charges)
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 
 ONE_DAY = dt.timedelta(days=1)
 
@@ -95,6 +96,7 @@ def shift_month(year: int, month: int, months: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
+@lru_cache(maxsize=65_536)  # pure and hot: every grid walk asks for the same few hundred months
 def billing_day(year: int, month: int, recurrence_day: int) -> dt.date:
     """``billingDay(y, m) = date(y, m, min(r, daysInMonth(y, m)))`` (SPEC §4.2)."""
     return dt.date(year, month, min(recurrence_day, days_in_month(year, month)))
@@ -182,6 +184,7 @@ def segment_of(segs: list[Segment], day: dt.date) -> Segment:
     return segs[0]
 
 
+@lru_cache(maxsize=65_536)  # pure; schedules sharing a start and recurrence day share their grid
 def grid_period(seg: Segment, months: int, recurrence_day: int, day: dt.date) -> GridPeriod:
     """The grid period of ``months`` containing ``day`` within ``seg``: the period in progress when the next
     RESET starts is cut there, but still prorated against its full length (SPEC §4.3)."""

@@ -15,17 +15,13 @@ from billrun.store.models import BillingRun, BillingSchedule, Invoice
 CLAIMABLE = ("SCHEDULED", "FAILED", "IN_PROGRESS")
 
 
-def insert_missing_runs(
-    session: Session,
+def run_rows(
     schedule: BillingSchedule,
     runs: Sequence[tuple[dt.date, dt.datetime, dt.date | None, dt.date | None]],
     trigger: str,
-) -> None:
-    """One SCHEDULED run per (schedule, drafting date) that has none: ``INSERT ... ON CONFLICT DO NOTHING``,
-    so concurrent ticks, manual executions and travellers never create two (SPEC §6.1)."""
-    if not runs:
-        return
-    rows = [
+) -> list[dict[str, object]]:
+    """SCHEDULED run rows for (D, scheduledRunTime, billingStartDate, billingEndDate) tuples."""
+    return [
         {
             "id": uuid.uuid4(),
             "account_id": schedule.account_id,
@@ -39,10 +35,18 @@ def insert_missing_runs(
         }
         for drafting_date, run_time, start, end in runs
     ]
-    session.execute(
-        insert(BillingRun)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["billing_schedule_id", "intended_drafting_date"])
+
+
+def insert_missing_runs(session: Session, batches: Sequence[list[dict[str, object]]]) -> None:
+    """One SCHEDULED run per (schedule, drafting date) that has none: ``INSERT ... ON CONFLICT DO NOTHING``,
+    so concurrent ticks, manual executions and travellers never create two (SPEC §6.1). One statement for
+    any number of schedules."""
+    rows = [row for batch in batches for row in batch]
+    if not rows:
+        return
+    session.execute(  # executemany: SQLAlchemy packs the rows into multi-row statements under the bind limit
+        insert(BillingRun).on_conflict_do_nothing(index_elements=["billing_schedule_id", "intended_drafting_date"]),
+        rows,
     )
 
 
