@@ -77,20 +77,24 @@ def _claim_latest(
     if not latest:
         return {}, []
     event_ids = sorted(latest)
-    winners = {
-        row[0]: int(row[1])
-        for row in session.execute(
-            text(
-                f"INSERT INTO {ids_table} (account_id, customer_event_id, latest_seq) "
-                "SELECT :account, ceid, seq FROM unnest(CAST(:ids AS text[]), CAST(:seqs AS bigint[])) AS t(ceid, seq) "
-                "ORDER BY ceid ON CONFLICT (account_id, customer_event_id) "
-                f"DO UPDATE SET latest_seq = GREATEST({ids_table}.latest_seq, EXCLUDED.latest_seq) "
-                "RETURNING customer_event_id, latest_seq"
-            ),
-            {"account": account_id, "ids": event_ids, "seqs": [latest[i] for i in event_ids]},
-        )
-    }
-    ours = [i for i in event_ids if winners.get(i) == latest[i]]
+    winners: dict[str, int] = {}
+    seen_before: set[str] = set()
+    for row in session.execute(
+        text(
+            f"INSERT INTO {ids_table} (account_id, customer_event_id, latest_seq) "
+            "SELECT :account, ceid, seq FROM unnest(CAST(:ids AS text[]), CAST(:seqs AS bigint[])) AS t(ceid, seq) "
+            "ORDER BY ceid ON CONFLICT (account_id, customer_event_id) "
+            f"DO UPDATE SET latest_seq = GREATEST({ids_table}.latest_seq, EXCLUDED.latest_seq) "
+            # xmax = 0 only on a row this statement inserted: the id is new, so no older row can be a winner
+            f"RETURNING customer_event_id, latest_seq, {ids_table}.xmax <> 0"
+        ),
+        {"account": account_id, "ids": event_ids, "seqs": [latest[i] for i in event_ids]},
+    ):
+        winners[row[0]] = int(row[1])
+        if row[2]:
+            seen_before.add(row[0])
+    # only ids written before can have an older winner to retire (the common fresh id costs no index probe)
+    ours = [i for i in event_ids if winners.get(i) == latest[i] and i in seen_before]
     if not ours:
         return winners, []
     retired = session.execute(
