@@ -41,7 +41,7 @@ def seed_usage_schedule(client: TestClient, extra_prices: int = 0) -> tuple[dict
         client,
         "/usage-metrics",
         {
-            "name": "Units",
+            "name": f"Units {uuid.uuid4().hex[:8]}",  # names are unique per account
             "metricType": "SIMPLE",
             "eventType": "usage",
             "aggregationType": "SUM",
@@ -204,3 +204,29 @@ def test_a_failed_run_is_logged_counted_and_listed(
     with unit_of_work() as s:
         assert s.execute(select(Invoice).where(Invoice.billing_run_id == run_id)).first() is None
         assert s.get(BillingRun, run_id) is not None
+
+
+def test_a_bad_run_fails_alone_in_its_chunk(app_client: TestClient, account: Any) -> None:
+    """A chunk is persisted in one transaction; when one of its runs breaks the safety bound, the chunk falls
+    back to one transaction per run (SPEC §6.3 "Chunks"): the good runs complete with their invoices, the
+    bad one is FAILED, and nothing of it is stored."""
+    from billrun.billing.chunk import execute_chunk
+
+    good, good_customer = seed_usage_schedule(app_client)
+    _units(app_client, good_customer, "2024-01-03T00:00:00Z", 9)
+    bad, _ = seed_usage_schedule(app_client, extra_prices=1000)
+    other, _ = seed_usage_schedule(app_client)
+    (good_run,) = materialize(good["id"], FEB)
+    (bad_run,) = materialize(bad["id"], FEB)
+    (other_run,) = materialize(other["id"], FEB)
+
+    outcomes = execute_chunk([good_run, bad_run, other_run])
+
+    assert [o.status for o in outcomes] == ["COMPLETED", "FAILED", "COMPLETED"]
+    assert [i.net_total for i in invoices(good["id"])] == [9]
+    assert invoices(bad["id"]) == []
+    assert [r.status for r in runs(bad["id"])] == ["FAILED"]
+    (other_invoice,) = invoices(other["id"])
+    assert other_invoice.net_total == 0 and other_invoice.billing_run_id == other_run
+    # the two good runs were claimed once, by the chunk, and kept that claim through the fallback
+    assert [r.attempts for r in runs(good["id"]) + runs(other["id"])] == [1, 1]
