@@ -235,6 +235,35 @@ def test_pagination_cursors_and_limits(api: Api) -> None:
         assert response.json()["error"]["type"] == "validationError"
 
 
+def test_pagination_by_a_nullable_sort_key_visits_every_row_once(api: Api) -> None:
+    """Manual invoices may have no accountingDate: NULL sorts last ascending and first descending, and the
+    cursors page across the NULLs both ways."""
+    customer = _ok(api.post("/customers", {"legalName": "Pager Ltd", "address": ADDRESS}))
+    dates = ["2024-01-05", None, "2024-01-03", None, None, "2024-01-05"]
+    made = []
+    for day in dates:
+        body: dict[str, Any] = {"customerId": customer["id"], "currency": "GBP"}
+        if day:
+            body["accountingDate"] = day
+        made.append((day, _ok(api.post("/invoices", body))["id"]))
+    ascending = [i for _, i in sorted((d or "9999", i) for d, i in made)]
+    descending = ascending[::-1]
+    for order, expected in (("ASC", ascending), ("DESC", descending)):
+        seen: list[str] = []
+        url = f"/invoices?customerId={customer['id']}&sortBy=ACCOUNTING_DATE&sortOrder={order}&limit=2"
+        page = _ok(api.get(url), 200)
+        seen += [p["id"] for p in page["items"]]
+        while page["pagination"]["after"]:
+            page = _ok(api.get(f"{url}&after={page['pagination']['after']}"), 200)
+            seen += [p["id"] for p in page["items"]]
+        assert seen == expected, order
+        back: list[str] = []
+        while page["pagination"]["before"]:
+            page = _ok(api.get(f"{url}&before={page['pagination']['before']}"), 200)
+            back = [p["id"] for p in page["items"]] + back
+        assert back == expected[: len(back)] and len(back) == len(expected) - 2, order
+
+
 def test_bad_input_is_a_400_with_every_field(api: Api) -> None:
     response = api.post(
         "/billing-schedules",

@@ -48,10 +48,16 @@ def keyset(
     total = session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
 
     def beyond(cursor: tuple[Any, str], forward: bool) -> Any:
+        """Rows past the cursor. In ascending terms NULL sorts after every value (PostgreSQL's NULLS LAST),
+        so a nullable sort key (an invoice without an accounting date) pages like any other."""
         value, raw_id = _coerce(sort_column, cursor[0]), uuid.UUID(cursor[1])
         later = forward != descending  # rows after the cursor in ascending terms
+        if value is None:
+            if later:
+                return and_(sort_column.is_(None), id_column > raw_id)
+            return or_(sort_column.is_not(None), and_(sort_column.is_(None), id_column < raw_id))
         if later:
-            return or_(sort_column > value, and_(sort_column == value, id_column > raw_id))
+            return or_(sort_column > value, sort_column.is_(None), and_(sort_column == value, id_column > raw_id))
         return or_(sort_column < value, and_(sort_column == value, id_column < raw_id))
 
     backwards = before is not None and after is None
@@ -62,7 +68,11 @@ def keyset(
         assert before is not None
         query = query.where(beyond(before, False))
     ascending = descending == backwards
-    order = (sort_column.asc(), id_column.asc()) if ascending else (sort_column.desc(), id_column.desc())
+    order = (
+        (sort_column.asc().nulls_last(), id_column.asc())
+        if ascending
+        else (sort_column.desc().nulls_first(), id_column.desc())
+    )
     rows = list(session.execute(query.order_by(*order).limit(limit + 1)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
