@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.responses import Response
 from sqlalchemy import Select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from billrun.api.http import JSONResponse, Page, encode_cursor
 from billrun.store.db import unit_of_work
@@ -23,8 +23,12 @@ def list_page(
     stmt: Select[Any],
     sort_column: InstrumentedAttribute[Any],
     id_column: InstrumentedAttribute[Any],
-    serialize: Callable[[Any], dict[str, Any]],
+    serialize: Callable[[Any], dict[str, Any]] | None = None,
+    *,
+    serialize_rows: Callable[[Session, list[Any]], list[dict[str, Any]]] | None = None,
 ) -> Response:
+    """One page in the list envelope. ``serialize_rows`` serialises the whole page in the page's own session
+    (so related rows can be loaded in one query, not one unit of work per row)."""
     with unit_of_work() as session:
         chunk = keyset(
             session,
@@ -36,7 +40,11 @@ def list_page(
             after=page.after,
             before=page.before,
         )
-        items = [serialize(row) for row in chunk.rows]
+        if serialize_rows is not None:
+            items = serialize_rows(session, chunk.rows)
+        else:
+            assert serialize is not None
+            items = [serialize(row) for row in chunk.rows]
         key = sort_column.key
 
         def cursor(row: Any) -> str:

@@ -70,6 +70,19 @@ def alias_values(session: Session, customer_id: uuid.UUID) -> list[str]:
     )
 
 
+def alias_values_many(session: Session, customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """:func:`alias_values` for many customers in one query."""
+    found: dict[uuid.UUID, list[str]] = {cid: [] for cid in customer_ids}
+    rows = session.execute(
+        select(CustomerAlias.customer_id, CustomerAlias.value)
+        .where(CustomerAlias.customer_id.in_(customer_ids), CustomerAlias.deleted_at.is_(None))
+        .order_by(CustomerAlias.created_at, CustomerAlias.id)
+    ).tuples()
+    for customer_id, value in rows:
+        found[customer_id].append(value)
+    return found
+
+
 def by_alias(session: Session, account_id: uuid.UUID, alias: str) -> Customer | None:
     if is_customer_id(session, account_id, alias):
         return session.get(Customer, uuid.UUID(alias))

@@ -206,12 +206,12 @@ def create_customer(request: Request, raw: bytes = Depends(raw_body), who: Calle
 def list_customers(request: Request, who: Caller = Depends(caller)) -> Response:
     page = page_params(Query(request))
     stmt = select(Customer).where(Customer.account_id == who.account_id)
-    return list_page(page, stmt, Customer.created_at, Customer.id, _serialize_with_aliases)
+    return list_page(page, stmt, Customer.created_at, Customer.id, serialize_rows=_serialize_with_aliases)
 
 
-def _serialize_with_aliases(c: Customer) -> dict[str, Any]:
-    with unit_of_work() as s:
-        return customer_json(c, repo.alias_values(s, c.id))
+def _serialize_with_aliases(s: Session, customers: list[Customer]) -> list[dict[str, Any]]:
+    aliases = repo.alias_values_many(s, [c.id for c in customers])
+    return [customer_json(c, aliases[c.id]) for c in customers]
 
 
 @router.get("/customers/by-alias/{alias}")

@@ -168,11 +168,10 @@ def list_schedules(request: Request, who: Caller = Depends(caller)) -> Response:
     query.raise_if_errors()
     sort = BillingSchedule.start_date if page.sort_by == "START_DATE" else BillingSchedule.created_at
 
-    def serialize(row: BillingSchedule) -> dict[str, Any]:
-        with unit_of_work() as s:
-            return schedule_json(s, row)
+    def serialize(s: Session, rows: list[BillingSchedule]) -> list[dict[str, Any]]:
+        return [schedule_json(s, row) for row in rows]
 
-    return list_page(page, stmt, sort, BillingSchedule.id, serialize)
+    return list_page(page, stmt, sort, BillingSchedule.id, serialize_rows=serialize)
 
 
 @router.get("/billing-schedules/{schedule_id}")

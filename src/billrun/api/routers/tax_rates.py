@@ -97,12 +97,15 @@ def create_tax_rate(request: Request, raw: bytes = Depends(raw_body), who: Calle
 def list_tax_rates(request: Request, who: Caller = Depends(caller)) -> Response:
     page = page_params(Query(request))
 
-    def serialize(rate: TaxRate) -> dict[str, Any]:
-        with unit_of_work() as s:
-            return tax_rate_json(rate, taxes.latest_version(s, rate.id))
+    def serialize(s: Session, rates: list[TaxRate]) -> list[dict[str, Any]]:
+        return [tax_rate_json(rate, taxes.latest_version(s, rate.id)) for rate in rates]
 
     return list_page(
-        page, select(TaxRate).where(TaxRate.account_id == who.account_id), TaxRate.created_at, TaxRate.id, serialize
+        page,
+        select(TaxRate).where(TaxRate.account_id == who.account_id),
+        TaxRate.created_at,
+        TaxRate.id,
+        serialize_rows=serialize,
     )
 
 
