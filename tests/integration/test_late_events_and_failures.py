@@ -230,3 +230,40 @@ def test_a_bad_run_fails_alone_in_its_chunk(app_client: TestClient, account: Any
     assert other_invoice.net_total == 0 and other_invoice.billing_run_id == other_run
     # the two good runs were claimed once, by the chunk, and kept that claim through the fallback
     assert [r.attempts for r in runs(good["id"]) + runs(other["id"])] == [1, 1]
+
+
+def test_billrun_run_command_bills_and_re_executes_in_place(app_client: TestClient, account: Any) -> None:
+    """``billrun run --schedule ID --date D`` (the manual trigger in the calling process): a progress bar on
+    stderr, a JSON summary on stdout, and a second execution recalculates the same DRAFT in place."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    schedule, customer = seed_usage_schedule(app_client)
+    _units(app_client, customer, "2024-01-10T00:00:00Z", 4)
+
+    def run() -> tuple[dict[str, Any], str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "billrun.cli", "run", "--schedule", schedule["id"], "--date", "2024-02-01"],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+            check=True,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+    summary, progress = run()
+    assert summary == {"schedules": 1, "runs": 1, "invoices": 1, "failures": 0, "refused": []}
+    assert "1/1 runs" in progress
+    (first,) = invoices(schedule["id"])
+    assert first.net_total == 4 and first.status == "DRAFT"
+
+    _units(app_client, customer, "2024-01-11T00:00:00Z", 3)
+    summary, _ = run()
+    assert summary["invoices"] == 1 and summary["failures"] == 0
+    (again,) = invoices(schedule["id"])
+    assert (again.id, again.net_total) == (first.id, 7)
+    assert again.calculated_at is not None and first.calculated_at is not None
+    assert again.calculated_at > first.calculated_at

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from billrun.billing import triggers
-from billrun.billing.execution import execute_run
+from billrun.billing.chunk import execute_chunk
+from billrun.config import get_settings
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingSchedule
 
@@ -48,14 +49,20 @@ def run_manual(schedule_id: str | None, date: str | None, progress: bool = True)
             continue
         run_ids.extend(found)
         exact.update(found[-1:] if found else [])
+    for run_id in exact:
+        triggers.reopen_completed(run_id)  # the date asked for is re-computed even when done (SPEC §6.4)
     invoices: set[uuid.UUID] = set()
     failures = 0
-    for done, run_id in enumerate(run_ids, start=1):
-        outcome = execute_run(run_id, trigger="MANUAL", force=run_id in exact)
-        if outcome.status == "FAILED":
-            failures += 1
-        if outcome.invoice_id:
-            invoices.add(outcome.invoice_id)
+    done = 0
+    size = get_settings().chunk_size
+    for start in range(0, len(run_ids), size):
+        # the worker's path: one claim and one transaction per chunk, one per run if the chunk fails
+        for outcome in execute_chunk(run_ids[start : start + size], trigger="MANUAL"):
+            done += 1
+            if outcome.status == "FAILED":
+                failures += 1
+            if outcome.invoice_id:
+                invoices.add(outcome.invoice_id)
         if progress:
             sys.stderr.write(_bar(done, len(run_ids)))
             sys.stderr.flush()

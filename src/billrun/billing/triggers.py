@@ -111,18 +111,18 @@ def execute_schedule(
         return date, run_ids
     if run_ids:
         if traveller_id is not None:
-            _force_later(exact)
+            reopen_completed(exact)
             dispatcher().advance_traveller(traveller_id)
         else:
             if exact is not None:
-                _force_later(exact)
+                reopen_completed(exact)
             dispatcher().execute_runs(run_ids, manual=True)
     return date, run_ids
 
 
-def _force_later(run_id: uuid.UUID | None) -> None:
+def reopen_completed(run_id: uuid.UUID | None) -> None:
     """Re-open a COMPLETED run so that the next execution re-computes it (manual executions bypass the
-    "nothing to do" check, SPEC §6.4). FINAL/SENT invoices stay untouched by :func:`persist_run`."""
+    "nothing to do" check, SPEC §6.4). FINAL/SENT invoices stay untouched by ``persist_run``."""
     if run_id is None:
         return
     with unit_of_work() as session:
