@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from billrun.billing.clock import real_now
-from billrun.billing.execution import Outcome, _pause, compute_for, execute_run, persist_run
+from billrun.billing.execution import Outcome, _pause, compute_for, execute_run, mark_completed, persist_run
 from billrun.billing.invoicing import DraftRows, draft_rows, insert_rows, invoice_values
 from billrun.billing.loading import ScheduleContext, load_contexts, on_demand_days
 from billrun.config import get_settings
@@ -168,7 +168,6 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
         live = run_repo.live_invoices(session, [(r.billing_schedule_id, r.intended_drafting_date) for r in runs])
         new_invoices: list[dict[str, Any]] = []
         written: list[DraftRows] = []
-        run_values: list[dict[str, Any]] = []
         last_invoice: dict[uuid.UUID, uuid.UUID] = {}
         for run in runs:
             clock = real_now()
@@ -192,7 +191,7 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
                     run.billing_start_date = rows.totals["billing_period_start"]
                     run.billing_end_date = rows.totals["billing_period_end"]
                     run.warnings = [{"code": w, "message": w} for w in draft.warnings]
-            run_values.append({"id": run.id, "invoice_id": invoice_id, "clock": clock, "trigger": used_trigger})
+            mark_completed(run, invoice_id, clock, used_trigger)
             outcomes[run.id] = Outcome(run.id, "COMPLETED", invoice_id)
         if new_invoices:
             session.execute(insert(Invoice), new_invoices)
@@ -200,17 +199,6 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
         for schedule in schedules:
             if schedule.id in last_invoice:
                 schedule.last_invoice_id = last_invoice[schedule.id]
-        by_id = {r.id: r for r in runs}
-        for values in run_values:
-            run = by_id[values["id"]]
-            run.invoice_id = values["invoice_id"]
-            run.status = "COMPLETED"
-            run.completed_at = values["clock"]
-            run.lease_expires_at = None
-            run.next_retry_at = None
-            run.last_error = None
-            run.updated_at = real_now()
-            run.trigger = values["trigger"]
         for run_id in run_ids:
             _pause("before-commit", run_id)
     for run_id in outcomes:

@@ -152,6 +152,19 @@ def persist_run(
     return invoice.id
 
 
+def mark_completed(run: BillingRun, invoice_id: uuid.UUID | None, clock: dt.datetime, trigger: str | None) -> None:
+    """The run's side of step 2: COMPLETED, linked to its invoice, lease released (SPEC §6.3)."""
+    run.invoice_id = invoice_id
+    run.status = "COMPLETED"
+    run.completed_at = clock
+    run.lease_expires_at = None
+    run.next_retry_at = None
+    run.last_error = None
+    run.updated_at = real_now()
+    if trigger:
+        run.trigger = trigger
+
+
 def execute_run(
     run_id: uuid.UUID,
     *,
@@ -176,15 +189,7 @@ def execute_run(
                 return Outcome(run_id, "SKIPPED")
             run_clock = clock or real_now()
             invoice_id = persist_run(session, run, run_clock, trigger or run.trigger, prefetched)
-            run.invoice_id = invoice_id
-            run.status = "COMPLETED"
-            run.completed_at = run_clock
-            run.lease_expires_at = None
-            run.next_retry_at = None
-            run.last_error = None
-            run.updated_at = real_now()
-            if trigger:
-                run.trigger = trigger
+            mark_completed(run, invoice_id, run_clock, trigger)
             _pause("before-commit", run_id)
         _pause("after-commit", run_id)
         return Outcome(run_id, "COMPLETED", invoice_id)

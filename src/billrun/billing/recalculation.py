@@ -80,7 +80,7 @@ def _in_flight(session: Session, schedule_id: uuid.UUID, after: dt.date | None) 
     return session.execute(stmt.limit(1)).first() is not None
 
 
-def _may_start_soon(session: Session, schedule: BillingSchedule) -> bool:
+def _may_start_soon(schedule: BillingSchedule) -> bool:
     """A run of this schedule may be created and executed at any moment (its next drafting date has come by
     its clock, with a day's margin for ``billingRunOffset``); traveller clocks jump, so they always may."""
     if schedule.time_traveller_id is not None:
@@ -106,13 +106,8 @@ def _late_for_final(session: Session, schedule_id: uuid.UUID, stamps: Sequence[d
     )
 
 
-def _request(
-    session: Session,
-    schedules: Iterable[BillingSchedule],
-    after: dt.date | None = None,
-    stamps: Sequence[dt.datetime] = (),
-) -> None:
-    _request_each(session, [(schedule, after, stamps) for schedule in schedules])
+def _request(session: Session, schedules: Iterable[BillingSchedule], after: dt.date | None = None) -> None:
+    _request_each(session, [(schedule, after, ()) for schedule in schedules])
 
 
 def _request_each(
@@ -129,7 +124,7 @@ def _request_each(
     never waits for billing."""
     for schedule, after, stamps in sorted(wanted, key=lambda item: item[0].id):
         queued = False
-        computing = _may_start_soon(session, schedule) and not run_repo.try_lock_schedule_shared(session, schedule.id)
+        computing = _may_start_soon(schedule) and not run_repo.try_lock_schedule_shared(session, schedule.id)
         if computing or _in_flight(session, schedule.id, after):
             table = ScheduleRecalculationRequest.__table__
             stmt = insert(ScheduleRecalculationRequest).values(
