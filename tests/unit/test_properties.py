@@ -10,8 +10,8 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billrun.domain.drafting import drafting_dates, due_items
-from billrun.domain.inputs import TaxStatus
+from billrun.domain.drafting import drafting_dates, due_items, next_drafting_date
+from billrun.domain.inputs import Phase, RecurrencePreference, TaxStatus
 from billrun.domain.money import minor_units, round_half_up, round_money
 from billrun.domain.periods import ONE_DAY, DateRange, proration_factor
 from billrun.domain.pricing import graduated_lines
@@ -177,6 +177,45 @@ def test_totals_are_sums_of_lines(prices: list[tuple[Decimal, str]], start_day: 
     assert draft.gross_total == draft.net_total + draft.total_tax
     assert all(ln.gross_total == ln.net_total + ln.total_tax for ln in draft.lines)
     assert sum(g.net_total for g in draft.groups) == draft.net_total
+
+
+@given(
+    start=dates,
+    r=st.integers(1, 31),
+    plan=st.lists(st.tuples(frequencies, st.sampled_from(["IN_ARREARS", "IN_ADVANCE"])), min_size=1, max_size=3),
+    phase_days=st.lists(st.integers(1, 500), max_size=2),
+    reset=st.booleans(),
+    end_days=st.one_of(st.none(), st.integers(1, 900)),
+    after_days=st.integers(-30, 900),
+)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_next_drafting_date_is_the_first_drafting_date_after(
+    start: dt.date,
+    r: int,
+    plan: list[tuple[str, str]],
+    phase_days: list[int],
+    reset: bool,
+    end_days: int | None,
+    after_days: int,
+) -> None:
+    # the short look-ahead must agree with the brute force: every item of every period within 400 days
+    prices = [fixed(f"p{i}", "10", frequency=f, billing_type=b) for i, (f, b) in enumerate(plan)]
+    end = start + dt.timedelta(days=end_days) if end_days else None
+    starts = sorted({start, *(start + dt.timedelta(days=n) for n in phase_days)})
+    phases = tuple(
+        Phase(
+            s_,
+            (starts[k + 1] - ONE_DAY) if k + 1 < len(starts) else end,
+            tuple(p.id for j, p in enumerate(prices) if (j + k) % 2 == 0 or len(prices) == 1),
+            recurrence=RecurrencePreference.RESET if reset and k else RecurrencePreference.CONTINUE_FROM_PREVIOUS_PHASE,
+        )
+        for k, s_ in enumerate(starts)
+        if end is None or s_ <= end
+    )
+    s = schedule(prices, start=start.isoformat(), end=end.isoformat() if end else None, r=r, phases=phases)
+    after = start + dt.timedelta(days=after_days)
+    brute = [i.drafting_date for i in due_items(s, after + dt.timedelta(days=400)) if i.drafting_date > after]
+    assert next_drafting_date(s, after) == (min(brute) if brute else None)
 
 
 def test_window_of_usage_is_half_open_utc_days() -> None:

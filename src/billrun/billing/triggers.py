@@ -43,29 +43,41 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         for schedule in pending:
             planning.apply_status_transitions(session, schedule, now)
     discovered = 0
+    claimed_total = 0
     while True:
         with unit_of_work() as session:
             due = run_repo.due_schedules(session, now.date(), limit=200)
             contexts = load_contexts(session, due)  # one query per table for the whole batch, not per schedule
             planning.materialize_due(session, due, contexts, now, "SCHEDULE")
         discovered += len(due)
+        # hand this batch's runs out now: on the first of the month workers bill while discovery goes on,
+        # instead of waiting idle until every schedule of the book has been planned
+        claimed_total += _hand_out(now, [s.id for s in due])
         if len(due) < 200:
             break
-    chunk = get_settings().chunk_size
-    claimed_total = 0
-    while True:
-        with unit_of_work() as session:
-            claimed = run_repo.claim_due(session, now, chunk * 10, dt.timedelta(seconds=get_settings().lease_seconds))
-        for start in range(0, len(claimed), chunk):
-            dispatcher().execute_runs([run_id for run_id, _ in claimed[start : start + chunk]])
-        claimed_total += len(claimed)
-        if len(claimed) < chunk * 10:
-            break
+    claimed_total += _hand_out(now, None)  # retries, expired leases, runs planned by other writers
     with unit_of_work() as session:
         lifecycle.auto_issue_due(session, now)
     # backstop for the debounced drain: requests whose task was lost, or that waited for a run in flight
     recalculation.process_pending()
     return TickReport(discovered, claimed_total)
+
+
+def _hand_out(now: dt.datetime, schedule_ids: list[uuid.UUID] | None) -> int:
+    """Claim due runs (of ``schedule_ids`` only, when given) and enqueue them in chunks; returns how many."""
+    if schedule_ids == []:
+        return 0
+    chunk = get_settings().chunk_size
+    lease = dt.timedelta(seconds=get_settings().lease_seconds)
+    claimed_total = 0
+    while True:
+        with unit_of_work() as session:
+            claimed = run_repo.claim_due(session, now, chunk * 10, lease, schedule_ids)
+        for start in range(0, len(claimed), chunk):
+            dispatcher().execute_runs([run_id for run_id, _ in claimed[start : start + chunk]])
+        claimed_total += len(claimed)
+        if len(claimed) < chunk * 10:
+            return claimed_total
 
 
 class ExecutionRefused(Exception):

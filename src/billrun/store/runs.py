@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -175,20 +175,29 @@ def due_schedules(session: Session, today: dt.date, limit: int = 1000) -> list[B
     )
 
 
-def claim_due(session: Session, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]:
+def claim_due(
+    session: Session,
+    now: dt.datetime,
+    limit: int,
+    lease: dt.timedelta,
+    schedule_ids: Sequence[uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(run id, schedule id) of runs due for execution on real-clock schedules: SCHEDULED or FAILED and due
     for retry, not already handed to a worker, or IN_PROGRESS with an expired lease. ``SKIP LOCKED`` lets
     concurrent ticks split the work.
 
     Claimed runs are marked as handed out until ``now + lease`` (an IN_PROGRESS run whose worker died goes
     back to SCHEDULED), so later ticks do not enqueue them again while they wait in the queue; if the task
-    is lost, the mark expires and a later tick hands the run out again."""
+    is lost, the mark expires and a later tick hands the run out again. ``schedule_ids`` restricts the claim
+    to those schedules' runs."""
     handed_out = or_(BillingRun.lease_expires_at.is_(None), BillingRun.lease_expires_at < now)
+    only = BillingRun.billing_schedule_id.in_(schedule_ids) if schedule_ids is not None else true()
     rows = (
         session.execute(
             select(BillingRun)
             .join(BillingSchedule, BillingSchedule.id == BillingRun.billing_schedule_id)
             .where(
+                only,
                 BillingSchedule.time_traveller_id.is_(None),
                 BillingRun.scheduled_run_time <= now,
                 or_(
