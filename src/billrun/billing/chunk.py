@@ -2,7 +2,7 @@
 
 One short transaction claims the chunk's runs. One transaction then locks their schedules, loads every
 schedule (one query per table), finds which metric windows and seat timelines each invoice will read (a
-recording pass of the domain core), fetches them with one aggregation query per metric and one seat query
+recording pass of the domain core's rating), fetches them with one aggregation query per metric and one seat query
 for the whole chunk, computes every invoice, and writes them with one multi-row insert per table. If that
 transaction fails, each run is executed again in its own transaction, so a bad run fails alone.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from billrun.billing.clock import real_now
@@ -26,38 +26,18 @@ from billrun.billing.invoicing import DraftRows, draft_rows, insert_rows, invoic
 from billrun.billing.loading import ScheduleContext, load_contexts, on_demand_days
 from billrun.config import get_settings
 from billrun.domain.drafting import DueItem, items_due_on
-from billrun.domain.invoice import SafetyBoundExceeded, compute_invoice
+from billrun.domain.invoice import read_inputs
+from billrun.domain.memory import RecordingData
 from billrun.domain.periods import DateRange
 from billrun.domain.seats import SeatTimeline
-from billrun.domain.usage import ZERO_USAGE, UsageValue
+from billrun.domain.usage import UsageValue
 from billrun.store import runs as run_repo
 from billrun.store import usage as usage_repo
+from billrun.store.bulk import copy_mapped
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule, Invoice
 
 log = logging.getLogger(__name__)
-
-
-class RecordingData:
-    """Answers zero to everything and remembers what was asked: which windows an invoice reads depends only
-    on the schedule and the drafting date, never on the values."""
-
-    def __init__(self) -> None:
-        self.usage_windows: set[tuple[str, DateRange]] = set()
-        self.value_windows: set[tuple[str, DateRange]] = set()
-        self.seat_types: set[str] = set()
-
-    def usage(self, metric_id: str, window: DateRange) -> UsageValue:
-        self.usage_windows.add((metric_id, window))
-        return ZERO_USAGE
-
-    def event_values(self, metric_id: str, window: DateRange) -> tuple[Decimal | None, ...]:
-        self.value_windows.add((metric_id, window))
-        return ()
-
-    def seat_timeline(self, seat_type: str) -> SeatTimeline:
-        self.seat_types.add(seat_type)
-        return SeatTimeline(())
 
 
 @dataclass
@@ -86,12 +66,7 @@ def prefetch(
         recorder = recorders.setdefault(run.billing_schedule_id, RecordingData())
         items = items_due_on(pre.ctx.spec, run.intended_drafting_date, pre.on_demand)
         pre.items[run.intended_drafting_date] = items
-        try:
-            compute_invoice(
-                pre.ctx.spec, run.intended_drafting_date, recorder, pre.ctx.tax_status, pre.on_demand, items
-            )
-        except SafetyBoundExceeded:
-            continue  # the run itself reports it
+        read_inputs(pre.ctx.spec, items, recorder)
     by_metric: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, DateRange]]] = {}
     seat_requests: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
     for sid, recorder in recorders.items():
@@ -194,7 +169,7 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
             mark_completed(run, invoice_id, clock, used_trigger)
             outcomes[run.id] = Outcome(run.id, "COMPLETED", invoice_id)
         if new_invoices:
-            session.execute(insert(Invoice), new_invoices)
+            copy_mapped(session, Invoice, new_invoices)
             insert_rows(session, written)
         for schedule in schedules:
             if schedule.id in last_invoice:

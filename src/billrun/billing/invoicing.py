@@ -11,13 +11,15 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from billrun import ENGINE_VERSION
 from billrun.billing.loading import ScheduleContext, SqlRatingData, metric_json, price_snapshot
 from billrun.domain.invoice import InvoiceDraft
 from billrun.domain.money import plain_decimal, round_money
+from billrun.ids import uuid7
+from billrun.store.bulk import copy_mapped
 from billrun.store.models import (
     CalculationSnapshot,
     Invoice,
@@ -40,7 +42,7 @@ def invoice_values(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datet
     """A new DRAFT engine invoice's columns, with the customer's details copied at drafting time."""
     schedule, customer = ctx.row, ctx.customer
     return {
-        "id": uuid.uuid4(),
+        "id": uuid7(),
         "account_id": schedule.account_id,
         "billing_schedule_id": schedule.id,
         "customer_id": customer.id,
@@ -73,9 +75,15 @@ def snapshot_body(
     """Everything the calculation read, enough to recompute its totals exactly (SPEC §6.7)."""
     schedule = ctx.row
     lines = []
+    listed: dict[tuple[str, ...], int] = {}  # event ids already written -> the line that lists them
     for line in draft.lines:
         derivation = dict(line.derivation)
         ids = derivation.get("eventIds")
+        if isinstance(ids, list) and tuple(ids) in listed:
+            # the tiers of one price count the same events: stored once, expanded on read (expand_snapshot)
+            derivation["eventIds"] = {"sameAsLine": listed[tuple(ids)]}
+        elif isinstance(ids, list) and len(ids) <= 10_000:
+            listed[tuple(ids)] = line.index
         if isinstance(ids, list) and len(ids) > 10_000:
             import hashlib
 
@@ -217,7 +225,7 @@ def draft_rows(
     group_ids: dict[str, uuid.UUID] = {}
     groups = []
     for line_group in draft.groups:
-        group_ids[line_group.product_id] = group_id = uuid.uuid4()
+        group_ids[line_group.product_id] = group_id = uuid7()
         groups.append(
             {
                 "id": group_id,
@@ -234,7 +242,7 @@ def draft_rows(
         )
     lines = [
         {
-            "id": uuid.uuid4(),
+            "id": uuid7(),
             "account_id": account_id,
             "invoice_id": invoice_id,
             "group_id": group_ids.get(line.product_id or ""),
@@ -279,7 +287,7 @@ def draft_rows(
     if run_id is not None:
         totals["billing_run_id"] = run_id
     snapshot = {
-        "id": uuid.uuid4(),
+        "id": uuid7(),
         "account_id": account_id,
         "invoice_id": invoice_id,
         "billing_run_id": run_id,
@@ -289,14 +297,13 @@ def draft_rows(
 
 
 def insert_rows(session: Session, rows: Sequence[DraftRows]) -> None:
-    """Groups, lines and snapshots of many calculations, one multi-row insert per table."""
+    """Groups, lines and snapshots of many calculations, one COPY per table (their invoices exist)."""
     for model, chosen in (
         (InvoiceLineItemGroup, [g for r in rows for g in r.groups]),
         (InvoiceLineItem, [line for r in rows for line in r.lines]),
         (CalculationSnapshot, [r.snapshot for r in rows]),
     ):
-        if chosen:
-            session.execute(insert(model), chosen)
+        copy_mapped(session, model, chosen)
 
 
 def write_draft(

@@ -120,6 +120,23 @@ def schedule_from_snapshot(body: dict[str, Any]) -> ScheduleSpec:
     )
 
 
+def expand_snapshot(body: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot as served: a line whose counted events another line of the same calculation already
+    lists (the tiers of one price) is stored as ``{"sameAsLine": k}``, which becomes that line's ids."""
+    lines = body.get("lines", [])
+    by_index = {line["index"]: line for line in lines}
+    expanded = []
+    for line in lines:
+        ids = line["derivation"].get("eventIds")
+        if isinstance(ids, dict) and "sameAsLine" in ids:
+            line = {
+                **line,
+                "derivation": {**line["derivation"], "eventIds": by_index[ids["sameAsLine"]]["derivation"]["eventIds"]},
+            }
+        expanded.append(line)
+    return {**body, "lines": expanded}
+
+
 def recompute(body: dict[str, Any]) -> InvoiceDraft:
     """The invoice draft the snapshot describes, recomputed by the domain core."""
     spec = schedule_from_snapshot(body)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from billrun import jsonutil
 from billrun.ids import uuid7
+from billrun.store.bulk import copy_rows
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,6 @@ def _claim_latest(
     return winners, [Superseded(r[0], r[1]) for r in retired]
 
 
-def _copy(session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """COPY rows through the session's own psycopg connection (same transaction)."""
-    connection: Any = session.connection().connection.dbapi_connection
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 USAGE_COLUMNS = [
     "id",
     "account_id",
@@ -170,7 +163,7 @@ def _insert(
         rows.append(
             (ids[i], account_id, seqs[i], e.customer_event_id, e.customer_alias, *payload, is_latest, received_at)
         )
-    _copy(session, table, columns, rows)
+    copy_rows(session, table, columns, rows)
     return [Stored(ids[i], seqs[i], received_at) for i in range(len(events))], superseded
 
 

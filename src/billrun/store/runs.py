@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from billrun.ids import uuid7
 from billrun.store.models import BillingRun, BillingSchedule, Invoice
 
 CLAIMABLE = ("SCHEDULED", "FAILED", "IN_PROGRESS")
@@ -23,7 +24,7 @@ def run_rows(
     """SCHEDULED run rows for (D, scheduledRunTime, billingStartDate, billingEndDate) tuples."""
     return [
         {
-            "id": uuid.uuid4(),
+            "id": uuid7(),
             "account_id": schedule.account_id,
             "billing_schedule_id": schedule.id,
             "intended_drafting_date": drafting_date,

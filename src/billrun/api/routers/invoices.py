@@ -18,6 +18,7 @@ from billrun.api.serialize import day, ident, money, plain, ts
 from billrun.billing import lifecycle, recalculation
 from billrun.billing.clock import real_now
 from billrun.billing.invoicing import customer_emails
+from billrun.billing.snapshots import expand_snapshot
 from billrun.domain.money import SUPPORTED_CURRENCIES, round_money
 from billrun.store import taxes
 from billrun.store.common import owned
@@ -214,7 +215,7 @@ def get_snapshot(invoice_id: str, who: Caller = Depends(caller)) -> Response:
                 "invoiceId": str(invoice.id),
                 "createdAt": ts(snapshot.created_at),
                 "calculations": history,
-                **snapshot.body,
+                **expand_snapshot(snapshot.body),
             }
         )
 
