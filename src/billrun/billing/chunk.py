@@ -32,6 +32,7 @@ from billrun.domain.periods import DateRange
 from billrun.domain.seats import SeatTimeline
 from billrun.domain.usage import UsageValue
 from billrun.store import runs as run_repo
+from billrun.store import stats
 from billrun.store import usage as usage_repo
 from billrun.store.bulk import copy_mapped
 from billrun.store.db import unit_of_work
@@ -115,6 +116,11 @@ def execute_chunk(run_ids: Sequence[uuid.UUID], trigger: str | None = None) -> l
             )
             for run_id in claimed:
                 outcomes[run_id] = execute_run(run_id, trigger=trigger, claimed_token=token)
+    if any(o.invoice_id for o in outcomes.values()):
+        try:
+            stats.analyze_if_unanalysed(["invoices"])  # before the next chunk's foreign-key checks
+        except Exception as exc:  # statistics are an optimisation: the chunk is committed whatever happens
+            log.warning("could not analyse invoices: %s", exc)
     return [outcomes[run_id] for run_id in run_ids]
 
 
