@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
@@ -59,6 +59,18 @@ def test_rounding_is_idempotent_and_half_up(amount: Fraction, places: int) -> No
     once = round_half_up(amount, places)
     assert round_half_up(once, places) == once
     assert abs(Fraction(once) - amount) <= Fraction(1, 2 * 10**places)
+
+
+@given(
+    amount=st.decimals(min_value=-(10**9), max_value=10**9, places=6, allow_nan=False, allow_infinity=False),
+    places=st.integers(0, 4),
+)
+def test_rounding_matches_decimal_half_up(amount: Decimal, places: int) -> None:
+    # ROUND_HALF_UP of the decimal module rounds ties away from zero: the same rule, another implementation
+    expected = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    assert round_half_up(amount, places) == expected
+    assert round_half_up(Fraction(amount), places) == expected
+    assert round_half_up(-amount, places) == -expected
 
 
 @given(value=amounts, currency=st.sampled_from(["GBP", "JPY", "USD", "KRW"]))

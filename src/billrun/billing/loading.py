@@ -165,26 +165,34 @@ def load_contexts(
         return {}
     ids = [s.id for s in schedules]
     accounts = {s.account_id for s in schedules}
+    # plain rows, not ORM objects, for the per-schedule tables: nothing below keeps or writes them, and a
+    # chunk reads hundreds of them
     phases = _grouped(
         session.execute(
-            select(SchedulePhase).where(SchedulePhase.billing_schedule_id.in_(ids)).order_by(SchedulePhase.position)
-        ).scalars(),
+            select(SchedulePhase.__table__)
+            .where(SchedulePhase.billing_schedule_id.in_(ids))
+            .order_by(SchedulePhase.position)
+        ),
         "billing_schedule_id",
     )
     discounts = _grouped(
         session.execute(
-            select(PhaseDiscount).where(PhaseDiscount.billing_schedule_id.in_(ids)).order_by(PhaseDiscount.position)
-        ).scalars(),
+            select(PhaseDiscount.__table__)
+            .where(PhaseDiscount.billing_schedule_id.in_(ids))
+            .order_by(PhaseDiscount.position)
+        ),
         "billing_schedule_id",
     )
     minimums = _grouped(
         session.execute(
-            select(PhaseMinimum).where(PhaseMinimum.billing_schedule_id.in_(ids)).order_by(PhaseMinimum.position)
-        ).scalars(),
+            select(PhaseMinimum.__table__)
+            .where(PhaseMinimum.billing_schedule_id.in_(ids))
+            .order_by(PhaseMinimum.position)
+        ),
         "billing_schedule_id",
     )
     mappings = _grouped(
-        session.execute(select(ScheduleTaxRate).where(ScheduleTaxRate.billing_schedule_id.in_(ids))).scalars(),
+        session.execute(select(ScheduleTaxRate.__table__).where(ScheduleTaxRate.billing_schedule_id.in_(ids))),
         "billing_schedule_id",
     )
     price_ids = {uuid.UUID(pid) for rows in phases.values() for p in rows for pid in p.price_ids}
@@ -217,20 +225,20 @@ def load_contexts(
         ).all():
             direct_aliases.setdefault(row[0], []).append(row[1])
     specs_of_prices = {pid: price_spec(p, seat_types) for pid, p in prices.items()}
+    metric_specs = {mid: metric_from_json(mid, metric_json(m)) for mid, m in metric_rows.items()}
+    tax_refs_of = {
+        rate_id: TaxRateRef(str(rate_id), version.amount, str(version.id), version.version)
+        for rate_id, version in versions.items()
+    }
     contexts = {}
     for schedule in schedules:
         phase_rows = phases.get(schedule.id, [])
         spec_phases = _phase_specs(phase_rows, discounts.get(schedule.id, []), minimums.get(schedule.id, []))
         own_prices = {pid: prices[pid] for p in spec_phases for pid in p.price_ids if pid in prices}
         tax_refs = {
-            str(m.price_id): TaxRateRef(
-                str(m.tax_rate_id),
-                versions[m.tax_rate_id].amount,
-                str(versions[m.tax_rate_id].id),
-                versions[m.tax_rate_id].version,
-            )
+            str(m.price_id): tax_refs_of[m.tax_rate_id]
             for m in mappings.get(schedule.id, [])
-            if m.tax_rate_id in versions
+            if m.tax_rate_id in tax_refs_of
         }
         spec = ScheduleSpec(
             id=str(schedule.id),
@@ -258,7 +266,7 @@ def load_contexts(
             customer,
             spec,
             own_prices,
-            {mid: metric_from_json(mid, metric_json(m)) for mid, m in own_metrics.items()},
+            {mid: metric_specs[mid] for mid in own_metrics},
             own_metrics,
             tax_refs,
             aliases,

@@ -64,11 +64,19 @@ def to_fraction(value: Exact) -> Fraction:
 
 
 def round_half_up(value: Exact, places: int) -> Decimal:
-    """Round exactly to ``places`` decimals, ties away from zero (-0.125 -> -0.13 at 2 places)."""
-    q = to_fraction(value) * (10**places)
-    sign = -1 if q < 0 else 1
-    units = (abs(q.numerator) * 2 + q.denominator) // (2 * q.denominator)
-    result = Decimal(sign * units).scaleb(-places)
+    """Round exactly to ``places`` (>= 0) decimals, ties away from zero (-0.125 -> -0.13 at 2 places).
+
+    Integer arithmetic on the exact ratio: every invoice line rounds several times, and building a reduced
+    Fraction for each (a gcd per operation) was a tenth of a billing run's domain time."""
+    if isinstance(value, Fraction):
+        numerator, denominator = value.numerator, value.denominator
+    elif isinstance(value, int):
+        numerator, denominator = value, 1
+    else:
+        numerator, denominator = value.as_integer_ratio()
+    numerator *= 10**places
+    units = (abs(numerator) * 2 + denominator) // (2 * denominator)  # floor(|q| + 1/2)
+    result = Decimal(-units if numerator < 0 else units).scaleb(-places)
     return result if places > 0 else result.quantize(Decimal(1))
 
 
