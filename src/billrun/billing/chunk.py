@@ -2,9 +2,10 @@
 
 One short transaction claims the chunk's runs. One transaction then locks their schedules, loads every
 schedule (one query per table), finds which metric windows and seat timelines each invoice will read (a
-recording pass of the domain core's rating), fetches them with one aggregation query per metric and one seat query
-for the whole chunk, computes every invoice, and writes them with one multi-row insert per table. If that
-transaction fails, each run is executed again in its own transaction, so a bad run fails alone.
+rating-only recording pass, :func:`billrun.domain.invoice.read_inputs`), fetches them with one aggregation
+query per metric and one seat query for the whole chunk, computes every invoice, and writes them with one COPY
+per table. If that transaction fails, each run is executed again in its own transaction, so a bad run fails
+alone.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ or VOIDED invoices (SPEC §4.14, §6.3), with its lines, groups and audit snapsh
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,21 +80,21 @@ def snapshot_body(
     for line in draft.lines:
         derivation = dict(line.derivation)
         ids = derivation.get("eventIds")
-        if isinstance(ids, list) and tuple(ids) in listed:
-            # the tiers of one price count the same events: stored once, expanded on read (expand_snapshot)
-            derivation["eventIds"] = {"sameAsLine": listed[tuple(ids)]}
-        elif isinstance(ids, list) and len(ids) <= 10_000:
-            listed[tuple(ids)] = line.index
-        if isinstance(ids, list) and len(ids) > 10_000:
-            import hashlib
-
-            ordered = sorted(ids)
-            derivation["eventIds"] = {
-                "count": len(ids),
-                "min": ordered[0],
-                "max": ordered[-1],
-                "sha256": hashlib.sha256("\n".join(ordered).encode()).hexdigest(),
-            }
+        if isinstance(ids, list):
+            key = tuple(ids)
+            if key in listed:
+                # the tiers of one price count the same events: stored once, expanded on read (expand_snapshot)
+                derivation["eventIds"] = {"sameAsLine": listed[key]}
+            else:
+                listed[key] = line.index
+                if len(ids) > 10_000:
+                    ordered = sorted(ids)
+                    derivation["eventIds"] = {
+                        "count": len(ids),
+                        "min": ordered[0],
+                        "max": ordered[-1],
+                        "sha256": hashlib.sha256("\n".join(ordered).encode()).hexdigest(),
+                    }
         lines.append(
             {
                 "index": line.index,

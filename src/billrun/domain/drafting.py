@@ -265,11 +265,12 @@ def next_drafting_date(
     finds a date inside its horizon, that date is the answer, and the long look (eight times the periods to
     walk, for every schedule a tick plans) is needed only when it does not.
     """
-    for days in (SHORT_HORIZON_DAYS, 400):
-        horizon = after + dt.timedelta(days=days)
-        later = [i.drafting_date for i in due_items(schedule, horizon, on_demand_days) if i.drafting_date > after]
-        if later and min(later) <= horizon:
-            return min(later)
+    short_horizon = after + dt.timedelta(days=SHORT_HORIZON_DAYS)
+    soon = [i.drafting_date for i in due_items(schedule, short_horizon, on_demand_days) if i.drafting_date > after]
+    if soon and min(soon) <= short_horizon:
+        return min(soon)
+    horizon = after + dt.timedelta(days=400)
+    later = [i.drafting_date for i in due_items(schedule, horizon, on_demand_days) if i.drafting_date > after]
     return min(later) if later else None
 
 

@@ -59,10 +59,6 @@ def minor_units(currency: str) -> int:
     return 2 if units is None else int(units)
 
 
-def to_fraction(value: Exact) -> Fraction:
-    return value if isinstance(value, Fraction) else Fraction(value)
-
-
 def round_half_up(value: Exact, places: int) -> Decimal:
     """Round exactly to ``places`` (>= 0) decimals, ties away from zero (-0.125 -> -0.13 at 2 places).
 
@@ -94,8 +90,7 @@ def money_str(value: Decimal, currency: str) -> str:
 def plain_decimal(value: Exact, max_places: int = 10) -> Decimal:
     """Quantity/rate output (SPEC §3.3): exact when it terminates within ``max_places``, else rounded
     half-up to ``max_places``; trailing zeros stripped; never an exponent."""
-    frac = to_fraction(value)
-    rounded = round_half_up(frac, max_places)
+    rounded = round_half_up(value, max_places)
     if rounded == 0:
         return Decimal(0)
     normal = rounded.normalize()
