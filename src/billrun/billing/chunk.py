@@ -36,6 +36,7 @@ from billrun.store import runs as run_repo
 from billrun.store import stats
 from billrun.store import usage as usage_repo
 from billrun.store.bulk import copy_mapped
+from billrun.store.common import one_of
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule, Invoice
 
@@ -56,18 +57,19 @@ class Prefetched:
 
 
 def prefetch(
-    session: Session, runs: Sequence[BillingRun], contexts: dict[uuid.UUID, ScheduleContext]
+    session: Session, runs: Sequence[tuple[uuid.UUID, dt.date]], contexts: dict[uuid.UUID, ScheduleContext]
 ) -> dict[uuid.UUID, Prefetched]:
-    """Per schedule id: the inputs of these runs, read with set-based queries in ``session``."""
+    """Per schedule id: the inputs of these runs ((schedule id, drafting date) pairs), read with set-based
+    queries in ``session``."""
     found = {sid: Prefetched(ctx) for sid, ctx in contexts.items()}
     recorders: dict[uuid.UUID, RecordingData] = {}
-    for run in runs:
-        pre = found[run.billing_schedule_id]
+    for schedule_id, drafting_date in runs:
+        pre = found[schedule_id]
         if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):
-            pre.on_demand = on_demand_days(session, pre.ctx, run.intended_drafting_date)
-        recorder = recorders.setdefault(run.billing_schedule_id, RecordingData())
-        items = items_due_on(pre.ctx.spec, run.intended_drafting_date, pre.on_demand)
-        pre.items[run.intended_drafting_date] = items
+            pre.on_demand = on_demand_days(session, pre.ctx, drafting_date)
+        recorder = recorders.setdefault(schedule_id, RecordingData())
+        items = items_due_on(pre.ctx.spec, drafting_date, pre.on_demand)
+        pre.items[drafting_date] = items
         read_inputs(pre.ctx.spec, items, recorder)
     by_metric: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, DateRange]]] = {}
     seat_requests: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
@@ -131,25 +133,35 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
         # a crash loses this whole transaction and the tick re-claims the runs: durability can wait (§6.3)
         session.execute(text("SET LOCAL synchronous_commit = off"))
         schedule_ids = sorted(
-            set(session.execute(select(BillingRun.billing_schedule_id).where(BillingRun.id.in_(run_ids))).scalars())
+            set(session.execute(select(BillingRun.billing_schedule_id).where(one_of(BillingRun.id, run_ids))).scalars())
         )
         run_repo.lock_schedules(session, schedule_ids)  # before reading any input: late events see us (§5.7)
+        # plain rows: the runs are read for their keys and written back in one statement (complete_many)
         runs = [
             r
             for r in session.execute(
-                select(BillingRun)
-                .where(BillingRun.id.in_(run_ids))
+                select(
+                    BillingRun.id,
+                    BillingRun.billing_schedule_id,
+                    BillingRun.intended_drafting_date,
+                    BillingRun.trigger,
+                    BillingRun.claim_token,
+                )
+                .where(one_of(BillingRun.id, run_ids))
                 .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
                 .with_for_update()
-            ).scalars()
+            )
             if r.claim_token == token
         ]
-        schedules = list(session.execute(select(BillingSchedule).where(BillingSchedule.id.in_(schedule_ids))).scalars())
+        schedules = list(
+            session.execute(select(BillingSchedule).where(one_of(BillingSchedule.id, schedule_ids))).scalars()
+        )
         contexts = load_contexts(session, schedules)
-        inputs = prefetch(session, runs, contexts)
+        inputs = prefetch(session, [(r.billing_schedule_id, r.intended_drafting_date) for r in runs], contexts)
         live = run_repo.live_invoices(session, [(r.billing_schedule_id, r.intended_drafting_date) for r in runs])
         new_invoices: list[dict[str, Any]] = []
         written: list[DraftRows] = []
+        done: list[run_repo.Completion] = []
         last_invoice: dict[uuid.UUID, uuid.UUID] = {}
         for run in runs:
             clock = real_now()
@@ -157,30 +169,44 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
             existing = live.get((run.billing_schedule_id, run.intended_drafting_date))
             if existing is not None:
                 # a re-execution over an existing invoice: the per-run rules, inside this transaction
-                invoice_id = persist_run(session, run, clock, used_trigger, inputs[run.billing_schedule_id])
+                run_row = session.get(BillingRun, run.id)
+                assert run_row is not None
+                invoice_id = persist_run(session, run_row, clock, used_trigger, inputs[run.billing_schedule_id])
+                mark_completed(run_row, invoice_id, clock, used_trigger)
+                if invoice_id is not None:
+                    last_invoice[run.billing_schedule_id] = invoice_id
             else:
                 pre = inputs[run.billing_schedule_id]
                 draft, data = compute_for(session, pre.ctx, run.intended_drafting_date, pre)
                 _pause("computed", run.id)
                 invoice_id = None
-                if not draft.is_empty:
+                if draft.is_empty:
+                    done.append(run_repo.Completion(run.id, None, clock, used_trigger))
+                else:
                     values = invoice_values(pre.ctx, run.intended_drafting_date, clock)
                     invoice_id = values["id"]
                     rows = draft_rows(pre.ctx, invoice_id, values["currency"], draft, clock, run.id, used_trigger, data)
                     new_invoices.append({**values, **rows.totals})
                     written.append(rows)
                     last_invoice[run.billing_schedule_id] = invoice_id
-                    run.billing_start_date = rows.totals["billing_period_start"]
-                    run.billing_end_date = rows.totals["billing_period_end"]
-                    run.warnings = [{"code": w, "message": w} for w in draft.warnings]
-            mark_completed(run, invoice_id, clock, used_trigger)
+                    done.append(
+                        run_repo.Completion(
+                            run.id,
+                            invoice_id,
+                            clock,
+                            used_trigger,
+                            rows.totals["billing_period_start"],
+                            rows.totals["billing_period_end"],
+                            tuple(draft.warnings),
+                        )
+                    )
             outcomes[run.id] = Outcome(run.id, "COMPLETED", invoice_id)
         if new_invoices:
             copy_mapped(session, Invoice, new_invoices)
             insert_rows(session, written)
-        for schedule in schedules:
-            if schedule.id in last_invoice:
-                schedule.last_invoice_id = last_invoice[schedule.id]
+        session.flush()  # the per-run path's changes first, so that the statements below have the last word
+        run_repo.complete_many(session, done, real_now())
+        run_repo.set_last_invoices(session, last_invoice)
         for run_id in run_ids:
             _pause("before-commit", run_id)
     for run_id in outcomes:

@@ -32,6 +32,7 @@ from billrun.domain.usage import UsageValue
 from billrun.store import customers as customer_repo
 from billrun.store import taxes
 from billrun.store import usage as usage_repo
+from billrun.store.common import one_of
 from billrun.store.models import (
     BillingSchedule,
     Customer,
@@ -170,7 +171,7 @@ def load_contexts(
     phases = _grouped(
         session.execute(
             select(SchedulePhase.__table__)
-            .where(SchedulePhase.billing_schedule_id.in_(ids))
+            .where(one_of(SchedulePhase.billing_schedule_id, ids))
             .order_by(SchedulePhase.position)
         ),
         "billing_schedule_id",
@@ -178,7 +179,7 @@ def load_contexts(
     discounts = _grouped(
         session.execute(
             select(PhaseDiscount.__table__)
-            .where(PhaseDiscount.billing_schedule_id.in_(ids))
+            .where(one_of(PhaseDiscount.billing_schedule_id, ids))
             .order_by(PhaseDiscount.position)
         ),
         "billing_schedule_id",
@@ -186,41 +187,39 @@ def load_contexts(
     minimums = _grouped(
         session.execute(
             select(PhaseMinimum.__table__)
-            .where(PhaseMinimum.billing_schedule_id.in_(ids))
+            .where(one_of(PhaseMinimum.billing_schedule_id, ids))
             .order_by(PhaseMinimum.position)
         ),
         "billing_schedule_id",
     )
     mappings = _grouped(
-        session.execute(select(ScheduleTaxRate.__table__).where(ScheduleTaxRate.billing_schedule_id.in_(ids))),
+        session.execute(select(ScheduleTaxRate.__table__).where(one_of(ScheduleTaxRate.billing_schedule_id, ids))),
         "billing_schedule_id",
     )
     price_ids = {uuid.UUID(pid) for rows in phases.values() for p in rows for pid in p.price_ids}
-    prices = {str(p.id): p for p in session.execute(select(Price).where(Price.id.in_(price_ids))).scalars()}
+    prices = {str(p.id): p for p in session.execute(select(Price).where(one_of(Price.id, price_ids))).scalars()}
     seat_types = {
         str(m.id): m.seat_type
-        for m in session.execute(select(SeatMetric).where(SeatMetric.account_id.in_(accounts))).scalars()
+        for m in session.execute(select(SeatMetric).where(one_of(SeatMetric.account_id, accounts))).scalars()
     }
     metric_ids = {uuid.UUID(m) for p in prices.values() if (m := p.structure.get("usageMetricId"))}
     metric_rows = {
-        str(m.id): m for m in session.execute(select(UsageMetric).where(UsageMetric.id.in_(metric_ids))).scalars()
+        str(m.id): m for m in session.execute(select(UsageMetric).where(one_of(UsageMetric.id, metric_ids))).scalars()
     }
     versions = taxes.current_versions(session, list({m.tax_rate_id for rows in mappings.values() for m in rows}))
-    customers = {
-        c.id: c
-        for c in session.execute(select(Customer).where(Customer.id.in_({s.customer_id for s in schedules}))).scalars()
-    }
+    customer_ids = {s.customer_id for s in schedules}
+    customers = {c.id: c for c in session.execute(select(Customer).where(one_of(Customer.id, customer_ids))).scalars()}
     products = {
         str(p.id): p.name
         for p in session.execute(
-            select(Product).where(Product.id.in_({p.product_id for p in prices.values()}))
+            select(Product).where(one_of(Product.id, {p.product_id for p in prices.values()}))
         ).scalars()
     }
     direct_aliases: dict[uuid.UUID, list[str]] = {}
     if with_aliases:
         for row in session.execute(
             select(CustomerAlias.customer_id, CustomerAlias.value).where(
-                CustomerAlias.customer_id.in_(list(customers)), CustomerAlias.deleted_at.is_(None)
+                one_of(CustomerAlias.customer_id, customers), CustomerAlias.deleted_at.is_(None)
             )
         ).all():
             direct_aliases.setdefault(row[0], []).append(row[1])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -29,3 +32,10 @@ def owned(session: Session, model: type[T], account_id: uuid.UUID, row_id: Any, 
     if row is None or getattr(row, "account_id") != account_id:  # noqa: B009
         return None
     return row
+
+
+def one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column = ANY(:array)``: one bound array instead of ``IN (:p1, ..., :pN)``. A chunk's queries list
+    hundreds of ids; an expanded IN list is rendered, parsed and bound parameter by parameter on every call
+    (the statement text differs with every length, so no cache helps)."""
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import and_, case, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from billrun import jsonutil
 from billrun.ids import uuid7
+from billrun.store.common import one_of
 from billrun.store.models import BillingRun, BillingSchedule, Invoice
 
 CLAIMABLE = ("SCHEDULED", "FAILED", "IN_PROGRESS")
@@ -110,7 +113,7 @@ def claim_many(
     claimed = session.execute(
         update(BillingRun)
         .where(
-            BillingRun.id.in_(run_ids),
+            one_of(BillingRun.id, run_ids),
             or_(
                 BillingRun.status.in_(["SCHEDULED", "FAILED"]),
                 and_(
@@ -142,8 +145,8 @@ def live_invoices(
     found = session.execute(
         select(Invoice)
         .where(
-            Invoice.billing_schedule_id.in_(schedule_ids),
-            Invoice.drafting_date.in_({k[1] for k in keys}),
+            one_of(Invoice.billing_schedule_id, schedule_ids),
+            one_of(Invoice.drafting_date, {k[1] for k in keys}),
             Invoice.status != "VOIDED",
         )
         .with_for_update(key_share=True)  # FOR NO KEY UPDATE: rows referencing them can still be inserted
@@ -192,7 +195,7 @@ def claim_due(
     is lost, the mark expires and a later tick hands the run out again. ``schedule_ids`` restricts the claim
     to those schedules' runs."""
     handed_out = or_(BillingRun.lease_expires_at.is_(None), BillingRun.lease_expires_at < now)
-    only = BillingRun.billing_schedule_id.in_(schedule_ids) if schedule_ids is not None else true()
+    only = one_of(BillingRun.billing_schedule_id, schedule_ids) if schedule_ids is not None else true()
     chosen = (
         select(BillingRun.id)
         .join(BillingSchedule, BillingSchedule.id == BillingRun.billing_schedule_id)
@@ -248,6 +251,63 @@ def deprecate_runs(session: Session, run_ids: Sequence[uuid.UUID], now: dt.datet
     if run_ids:
         session.execute(
             update(BillingRun)
-            .where(BillingRun.id.in_(run_ids))
+            .where(one_of(BillingRun.id, run_ids))
             .values(status="DEPRECATED", updated_at=now, next_retry_at=None)
+        )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A chunk run's side of step 2 (SPEC §6.3), as :func:`billrun.billing.execution.mark_completed` sets it
+    on one run."""
+
+    run_id: uuid.UUID
+    invoice_id: uuid.UUID | None
+    completed_at: dt.datetime
+    trigger: str
+    billing_start_date: dt.date | None = None
+    billing_end_date: dt.date | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def complete_many(session: Session, done: Sequence[Completion], now: dt.datetime) -> None:
+    """Mark many runs COMPLETED in one statement (an ORM flush sends one UPDATE per run). Runs without an
+    invoice keep their billing dates, as :func:`mark_completed` leaves them."""
+    if not done:
+        return
+    session.execute(
+        text(
+            "UPDATE billing_runs AS r SET status = 'COMPLETED', invoice_id = v.invoice_id, "
+            "completed_at = v.completed_at, lease_expires_at = NULL, next_retry_at = NULL, last_error = NULL, "
+            "updated_at = :now, trigger = v.trigger, "
+            "billing_start_date = CASE WHEN v.invoice_id IS NULL THEN r.billing_start_date ELSE v.start_date END, "
+            "billing_end_date = CASE WHEN v.invoice_id IS NULL THEN r.billing_end_date ELSE v.end_date END, "
+            "warnings = CASE WHEN v.invoice_id IS NULL THEN r.warnings ELSE v.warnings END "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:invoices AS uuid[]), CAST(:completed AS timestamptz[]), "
+            "CAST(:triggers AS text[]), CAST(:starts AS date[]), CAST(:ends AS date[]), "
+            "CAST(:warnings AS jsonb[])) AS v(id, invoice_id, completed_at, trigger, start_date, end_date, warnings) "
+            "WHERE r.id = v.id"
+        ),
+        {
+            "now": now,
+            "ids": [d.run_id for d in done],
+            "invoices": [d.invoice_id for d in done],
+            "completed": [d.completed_at for d in done],
+            "triggers": [d.trigger for d in done],
+            "starts": [d.billing_start_date for d in done],
+            "ends": [d.billing_end_date for d in done],
+            "warnings": [jsonutil.dumps([{"code": w, "message": w} for w in d.warnings]) for d in done],
+        },
+    )
+
+
+def set_last_invoices(session: Session, last: dict[uuid.UUID, uuid.UUID]) -> None:
+    """Each schedule's ``last_invoice_id``, in one statement."""
+    if last:
+        session.execute(
+            text(
+                "UPDATE billing_schedules AS s SET last_invoice_id = v.invoice_id "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:invoices AS uuid[])) AS v(id, invoice_id) WHERE s.id = v.id"
+            ),
+            {"ids": list(last), "invoices": list(last.values())},
         )

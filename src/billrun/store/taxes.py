@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billrun.store.common import one_of
 from billrun.store.models import TaxRateVersion
 
 
@@ -28,7 +29,7 @@ def current_versions(session: Session, tax_rate_ids: list[uuid.UUID]) -> dict[uu
         return {}
     rows = session.execute(
         select(TaxRateVersion)
-        .where(TaxRateVersion.tax_rate_id.in_(tax_rate_ids), TaxRateVersion.is_published.is_(True))
+        .where(one_of(TaxRateVersion.tax_rate_id, tax_rate_ids), TaxRateVersion.is_published.is_(True))
         .order_by(TaxRateVersion.tax_rate_id, TaxRateVersion.version.desc())
         .distinct(TaxRateVersion.tax_rate_id)
     ).scalars()
