@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from billrun.billing.clock import real_now
 from billrun.billing.execution import Outcome, _pause, compute_for, execute_run, mark_completed, persist_run
@@ -154,7 +154,11 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
             if r.claim_token == token
         ]
         schedules = list(
-            session.execute(select(BillingSchedule).where(one_of(BillingSchedule.id, schedule_ids))).scalars()
+            session.execute(
+                select(BillingSchedule)
+                .where(one_of(BillingSchedule.id, schedule_ids))
+                .options(defer(BillingSchedule.integration_ids))  # JSON that billing never reads
+            ).scalars()
         )
         contexts = load_contexts(session, schedules)
         inputs = prefetch(session, [(r.billing_schedule_id, r.intended_drafting_date) for r in runs], contexts)

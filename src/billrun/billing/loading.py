@@ -77,12 +77,24 @@ def price_snapshot(p: Price) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What billing reads of a customer: its tax status, and the details an invoice copies at drafting time
+    (left empty when the caller only plans, see :func:`load_contexts`)."""
+
+    id: uuid.UUID
+    tax_status: str
+    legal_name: str = ""
+    address: dict[str, Any] | None = None
+    contacts: list[Any] = field(default_factory=list)
+
+
 @dataclass
 class ScheduleContext:
     """Everything one calculation of one schedule reads, loaded once."""
 
     row: BillingSchedule
-    customer: Customer
+    customer: CustomerFacts
     spec: ScheduleSpec
     prices: dict[str, Price]
     metrics: dict[str, MetricSpec]
@@ -158,10 +170,12 @@ def _grouped(rows: Any, key: str) -> dict[Any, list[Any]]:
 
 
 def load_contexts(
-    session: Session, schedules: list[BillingSchedule], *, with_aliases: bool = True
+    session: Session, schedules: list[BillingSchedule], *, with_aliases: bool = True, with_details: bool = True
 ) -> dict[uuid.UUID, ScheduleContext]:
     """The calculation inputs of many schedules with one query per table, not per schedule: a chunk of
-    billing runs loads its schedules, phases, prices, metrics, tax rates, customers and aliases at once."""
+    billing runs loads its schedules, phases, prices, metrics, tax rates, customers and aliases at once.
+    ``with_details=False`` skips what only an invoice copies (the customer's name, address and contacts):
+    planning drafting dates needs none of it."""
     if not schedules:
         return {}
     ids = [s.id for s in schedules]
@@ -208,7 +222,13 @@ def load_contexts(
     }
     versions = taxes.current_versions(session, list({m.tax_rate_id for rows in mappings.values() for m in rows}))
     customer_ids = {s.customer_id for s in schedules}
-    customers = {c.id: c for c in session.execute(select(Customer).where(one_of(Customer.id, customer_ids))).scalars()}
+    customer_columns = [Customer.id, Customer.tax_status]
+    if with_details:
+        customer_columns += [Customer.legal_name, Customer.address, Customer.contacts]
+    customers = {
+        row.id: CustomerFacts(*row)
+        for row in session.execute(select(*customer_columns).where(one_of(Customer.id, customer_ids)))
+    }
     products = {
         str(p.id): p.name
         for p in session.execute(

@@ -75,6 +75,7 @@ def materialize_due(
     ``nextDraftingDate`` already have their runs (every writer of that column materialises first), so
     planning starts there: the cost does not grow with a schedule's age."""
     rows = []
+    next_dates = []
     for schedule in schedules:
         if schedule.status != "ACTIVE":
             continue
@@ -83,8 +84,11 @@ def materialize_due(
         rows.append(
             run_repo.run_rows(schedule, planned_runs(session, ctx, up_to, schedule.next_drafting_date), trigger)
         )
-        schedule.next_drafting_date = drafting.next_drafting_date(ctx.spec, up_to)
+        next_dates.append((schedule.id, drafting.next_drafting_date(ctx.spec, up_to)))
     run_repo.insert_missing_runs(session, rows)
+    # one statement, not an ORM flush of one UPDATE per schedule; the objects keep their old value, so the
+    # caller must not read it again (the tick's batch ends here)
+    run_repo.set_next_drafting_dates(session, next_dates)
 
 
 def initial_next_drafting_date(ctx: ScheduleContext) -> dt.date | None:

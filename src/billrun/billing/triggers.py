@@ -47,7 +47,8 @@ def tick(now: dt.datetime | None = None) -> TickReport:
     while True:
         with unit_of_work() as session:
             due = run_repo.due_schedules(session, now.date(), limit=200)
-            contexts = load_contexts(session, due)  # one query per table for the whole batch, not per schedule
+            # one query per table for the whole batch, not per schedule
+            contexts = load_contexts(session, due, with_details=False)
             planning.materialize_due(session, due, contexts, now, "SCHEDULE")
         discovered += len(due)
         # hand this batch's runs out now: on the first of the month workers bill while discovery goes on,

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, case, or_, select, text, true, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from billrun import jsonutil
@@ -44,14 +43,44 @@ def run_rows(
 def insert_missing_runs(session: Session, batches: Sequence[list[dict[str, object]]]) -> None:
     """One SCHEDULED run per (schedule, drafting date) that has none: ``INSERT ... ON CONFLICT DO NOTHING``,
     so concurrent ticks, manual executions and travellers never create two (SPEC §6.1). One statement for
-    any number of schedules."""
+    any number of schedules: the rows travel as one array per column (a tick plans 100,000 schedules on the
+    first of the month; an executemany would bind every value of every row)."""
     rows = [row for batch in batches for row in batch]
     if not rows:
         return
-    session.execute(  # executemany: SQLAlchemy packs the rows into multi-row statements under the bind limit
-        insert(BillingRun).on_conflict_do_nothing(index_elements=["billing_schedule_id", "intended_drafting_date"]),
-        rows,
+    columns = (
+        ("id", "uuid"),
+        ("account_id", "uuid"),
+        ("billing_schedule_id", "uuid"),
+        ("intended_drafting_date", "date"),
+        ("status", "text"),
+        ("trigger", "text"),
+        ("scheduled_run_time", "timestamptz"),
+        ("billing_start_date", "date"),
+        ("billing_end_date", "date"),
     )
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+    names = ", ".join(name for name, _ in columns)
+    session.execute(
+        text(
+            f"INSERT INTO billing_runs ({names}, attempts, warnings) "
+            f"SELECT {names}, 0, '[]'::jsonb FROM unnest({arrays}) AS v({names}) "
+            "ON CONFLICT (billing_schedule_id, intended_drafting_date) DO NOTHING"
+        ),
+        {name: [row[name] for row in rows] for name, _ in columns},
+    )
+
+
+def set_next_drafting_dates(session: Session, dates: Sequence[tuple[uuid.UUID, dt.date | None]]) -> None:
+    """Many schedules' ``next_drafting_date`` in one statement."""
+    if dates:
+        session.execute(
+            text(
+                "UPDATE billing_schedules AS s SET next_drafting_date = v.next_date "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:dates AS date[])) AS v(id, next_date) WHERE s.id = v.id"
+            ),
+            {"ids": [d[0] for d in dates], "dates": [d[1] for d in dates]},
+        )
 
 
 def runs_of(session: Session, schedule_id: uuid.UUID, up_to: dt.date | None = None) -> list[BillingRun]:
