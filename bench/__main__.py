@@ -1,4 +1,5 @@
-"""Benchmarks: ``python -m bench ingest --events N`` and ``python -m bench billing ...`` (see bench/README.md).
+"""Benchmarks: ``python -m bench ingest --events N``, ``python -m bench billing ...`` and
+``python -m bench chunks ...`` (see the README's Performance section).
 
 They run on BILLRUN_DATABASE_URL / BILLRUN_BROKER_URL when set, else on the embedded servers, which they
 start and stop themselves. They are never part of the test suite.
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     billing.add_argument("--events", type=int, default=10_000_000)
     billing.add_argument("--workers", type=int, default=1, choices=[1, 2])
     billing.add_argument("--quick", action="store_true", help="2,000 schedules and 200,000 events")
+    chunks = sub.add_parser("chunks", help="the chunk path in-process, timed stage by stage (no Celery)")
+    chunks.add_argument("--schedules", type=int, default=2_000)
+    chunks.add_argument("--profile", action="store_true", help="also print cProfile's top functions")
     args = parser.parse_args(argv)
     with embedded_services(get_settings().data_dir):
         if args.bench == "ingest":
@@ -35,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
             result = run_ingest(args.events)
             RESULTS.mkdir(exist_ok=True)
             (RESULTS / f"ingest-{args.events}.json").write_text(json.dumps(result) + "\n")
+        elif args.bench == "chunks":
+            from bench.chunks import main as run_chunks
+
+            run_chunks(args.schedules, args.profile, RESULTS)
         else:
             from bench.billing import main as run_billing
 

@@ -7,7 +7,9 @@
 #   ops/services.sh status
 #
 # Settings: BILLRUN_OPS_DIR (default /var/tmp/billrun-ops), PG_PORT (55432), REDIS_PORT (56379),
-# PG_FAST=1 turns off fsync for throwaway test clusters (never in production).
+# PG_FAST=1 turns off fsync for throwaway test clusters (never in production), PG_SHARED_BUFFERS sets
+# PostgreSQL's shared_buffers (default: the server's own, 128MB; production and the full-size benchmark want
+# about a quarter of RAM, e.g. PG_SHARED_BUFFERS=6GB).
 set -euo pipefail
 
 OPS_DIR=${BILLRUN_OPS_DIR:-/var/tmp/billrun-ops}
@@ -52,6 +54,9 @@ start_pg() {
     return
   fi
   local opts="-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PGDATA -c max_connections=200"
+  if [ -n "${PG_SHARED_BUFFERS:-}" ]; then
+    opts="$opts -c shared_buffers=$PG_SHARED_BUFFERS"
+  fi
   if [ "${PG_FAST:-0}" = 1 ]; then
     opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   fi

@@ -1,0 +1,159 @@
+"""``python -m bench chunks [--schedules N] [--profile]``: where a worker's time goes, stage by stage.
+
+Generates the billing benchmark's account (N schedules, 100 events each), lets the beat's tick plan and
+claim the month's runs with a dispatcher that collects the chunks instead of enqueueing them, then executes
+every chunk in this process and times each stage of the chunk path. No Celery and no Redis: this is the
+worker's own cost per invoice, the part of ``python -m bench billing`` that one worker process serialises.
+
+Stages are timed by wrapping the functions the chunk path calls (looked up at call time, so the wrappers
+see every call); nested stages are named ``outer.inner`` and are included in their outer stage. The stages
+do not add up to the total: the rest is the loop itself, Outcome bookkeeping and transaction set-up.
+``--profile`` also prints cProfile's top functions (cProfile inflates Python-heavy stages).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import functools
+import io
+import json
+import pstats
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from bench.billing import generate
+
+# (module, attribute, stage name); an inner stage's time is also in the outer one's
+STAGES = (
+    ("billrun.store.runs", "claim_many", "claim"),
+    ("billrun.store.runs", "lock_schedules", "lock schedules"),
+    ("billrun.billing.chunk", "load_contexts", "load schedules"),
+    ("billrun.billing.chunk", "prefetch", "prefetch inputs"),
+    ("billrun.billing.chunk", "items_due_on", "prefetch inputs.items due"),
+    ("billrun.billing.chunk", "read_inputs", "prefetch inputs.rating-only pass"),
+    ("billrun.store.usage", "aggregate_many", "prefetch inputs.usage aggregation (SQL)"),
+    ("billrun.store.usage", "seat_rows_many", "prefetch inputs.seat events (SQL)"),
+    ("billrun.store.runs", "live_invoices", "existing invoices"),
+    ("billrun.billing.chunk", "compute_for", "compute"),
+    ("billrun.billing.execution", "compute_invoice", "compute.domain core"),
+    ("billrun.billing.chunk", "invoice_values", "invoice rows"),
+    ("billrun.billing.chunk", "draft_rows", "line rows and snapshot"),
+    ("billrun.billing.invoicing", "snapshot_body", "line rows and snapshot.snapshot body"),
+    ("billrun.billing.chunk", "copy_mapped", "COPY invoices"),
+    ("billrun.billing.chunk", "insert_rows", "COPY groups, lines, snapshots"),
+    ("billrun.store.runs", "complete_many", "complete runs"),
+    ("billrun.store.runs", "set_last_invoices", "complete runs.last invoice"),
+)
+
+
+def _timed(times: defaultdict[str, float], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            times[name] += time.perf_counter() - started
+
+    return wrapper
+
+
+def _install(times: defaultdict[str, float]) -> Callable[[], None]:
+    """Wrap every stage (and commit) and return the function that puts the originals back."""
+    import importlib
+
+    undo: list[tuple[Any, str, Any]] = []
+    for module_name, attribute, name in STAGES:
+        module = importlib.import_module(module_name)
+        original = getattr(module, attribute)
+        undo.append((module, attribute, original))
+        setattr(module, attribute, _timed(times, name, original))
+    undo.append((Session, "commit", Session.commit))
+    Session.commit = _timed(times, "commit", Session.commit)  # type: ignore[method-assign]
+
+    def restore() -> None:
+        for owner, attribute, original in undo:
+            setattr(owner, attribute, original)
+
+    return restore
+
+
+class _Collect:
+    """A dispatcher that keeps the chunks the tick hands out."""
+
+    def __init__(self) -> None:
+        self.chunks: list[list[uuid.UUID]] = []
+
+    def execute_runs(self, run_ids: Sequence[uuid.UUID], manual: bool = False) -> None:
+        self.chunks.append(list(run_ids))
+
+    def advance_traveller(self, traveller_id: uuid.UUID) -> None:
+        return None
+
+    def recalculate_pending(self, delay_seconds: float = 0) -> None:
+        return None
+
+
+def main(schedules: int, profile: bool, results: Path) -> dict[str, Any]:
+    from billrun.billing import chunk, triggers
+    from billrun.billing.dispatch import set_dispatcher
+    from billrun.store import migrate
+    from billrun.store.db import unit_of_work
+
+    migrate.upgrade("head")
+    with unit_of_work() as s:  # only this benchmark's schedules are due
+        s.execute(text("UPDATE billing_schedules SET status = 'CANCELLED' WHERE status = 'ACTIVE'"))
+        s.execute(
+            text("UPDATE billing_runs SET status = 'DEPRECATED' WHERE status IN ('SCHEDULED', 'FAILED', 'IN_PROGRESS')")
+        )
+    generate(schedules, schedules * 100)
+    collect = _Collect()
+    set_dispatcher(collect)
+    started = time.perf_counter()
+    triggers.tick(now=dt.datetime(2024, 2, 1, 0, 5, tzinfo=dt.UTC))
+    tick_seconds = time.perf_counter() - started
+    times: defaultdict[str, float] = defaultdict(float)
+    restore = _install(times)
+    profiler = cProfile.Profile() if profile else None
+    invoices = 0
+    try:
+        if profiler:
+            profiler.enable()
+        started = time.perf_counter()
+        for run_ids in collect.chunks:
+            invoices += sum(1 for outcome in chunk.execute_chunk(run_ids) if outcome.invoice_id)
+        elapsed = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+    finally:
+        restore()
+    result: dict[str, Any] = {
+        "schedules": schedules,
+        "chunks": len(collect.chunks),
+        "invoices": invoices,
+        "tick_seconds": round(tick_seconds, 3),
+        "chunks_seconds": round(elapsed, 3),
+        "ms_per_invoice": round(elapsed / max(invoices, 1) * 1000, 3),
+        "profiled": profile,
+        "stages": {name: round(times[name], 3) for _, _, name in STAGES} | {"commit": round(times["commit"], 3)},
+    }
+    for name, seconds in result["stages"].items():
+        indent = "    " if "." in name else ""
+        print(f"{indent}{name:50s} {seconds:7.3f} s  {seconds / elapsed * 100:5.1f}%")
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        print(out.getvalue())
+    print(json.dumps(result))
+    results.mkdir(exist_ok=True)
+    suffix = "-profiled" if profile else ""
+    (results / f"chunks-{schedules}{suffix}.json").write_text(json.dumps(result) + "\n")
+    return result
