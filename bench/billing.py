@@ -429,17 +429,20 @@ def sample_mismatches(account_id: uuid.UUID, size: int = 1000, seed: int = 5) ->
     return len(chosen), mismatches
 
 
-def main(schedules: int, events: int, workers: int, results: Path) -> dict[str, Any]:
+def prepare_database() -> None:
+    """Migrate, and retire every schedule and pending run already there: only the benchmark's are due."""
     from billrun.store import migrate
-    from billrun.store.models import BillingSchedule as Schedule
 
     migrate.upgrade("head")
-    with unit_of_work() as s:  # only this benchmark's schedules are due
+    with unit_of_work() as s:
         s.execute(text("UPDATE billing_schedules SET status = 'CANCELLED' WHERE status = 'ACTIVE'"))
         s.execute(
             text("UPDATE billing_runs SET status = 'DEPRECATED' WHERE status IN ('SCHEDULED', 'FAILED', 'IN_PROGRESS')")
         )
-    del Schedule
+
+
+def main(schedules: int, events: int, workers: int, results: Path) -> dict[str, Any]:
+    prepare_database()
     account_id = generate(schedules, events)
     results.mkdir(exist_ok=True)
     elapsed, peak = run_seconds(account_id, workers, results)

@@ -26,10 +26,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.billing import generate
+from bench.billing import generate, prepare_database
+from billrun.billing.dispatch import NoDispatcher
 
 # (module, attribute, stage name); an inner stage's time is also in the outer one's
 STAGES = (
@@ -86,7 +86,7 @@ def _install(times: defaultdict[str, float]) -> Callable[[], None]:
     return restore
 
 
-class _Collect:
+class _Collect(NoDispatcher):
     """A dispatcher that keeps the chunks the tick hands out."""
 
     def __init__(self) -> None:
@@ -95,25 +95,12 @@ class _Collect:
     def execute_runs(self, run_ids: Sequence[uuid.UUID], manual: bool = False) -> None:
         self.chunks.append(list(run_ids))
 
-    def advance_traveller(self, traveller_id: uuid.UUID) -> None:
-        return None
-
-    def recalculate_pending(self, delay_seconds: float = 0) -> None:
-        return None
-
 
 def main(schedules: int, profile: bool, results: Path) -> dict[str, Any]:
     from billrun.billing import chunk, triggers
     from billrun.billing.dispatch import set_dispatcher
-    from billrun.store import migrate
-    from billrun.store.db import unit_of_work
 
-    migrate.upgrade("head")
-    with unit_of_work() as s:  # only this benchmark's schedules are due
-        s.execute(text("UPDATE billing_schedules SET status = 'CANCELLED' WHERE status = 'ACTIVE'"))
-        s.execute(
-            text("UPDATE billing_runs SET status = 'DEPRECATED' WHERE status IN ('SCHEDULED', 'FAILED', 'IN_PROGRESS')")
-        )
+    prepare_database()
     generate(schedules, schedules * 100)
     collect = _Collect()
     set_dispatcher(collect)

@@ -22,7 +22,15 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, defer
 
 from billrun.billing.clock import real_now
-from billrun.billing.execution import Outcome, _pause, compute_for, execute_run, mark_completed, persist_run
+from billrun.billing.execution import (
+    Outcome,
+    _pause,
+    compute_for,
+    execute_run,
+    mark_completed,
+    persist_run,
+    run_warnings,
+)
 from billrun.billing.invoicing import DraftRows, draft_rows, insert_rows, invoice_values
 from billrun.billing.loading import ScheduleContext, load_contexts, on_demand_days
 from billrun.config import get_settings
@@ -201,7 +209,7 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
                             used_trigger,
                             rows.totals["billing_period_start"],
                             rows.totals["billing_period_end"],
-                            tuple(draft.warnings),
+                            run_warnings(draft.warnings),
                         )
                     )
             outcomes[run.id] = Outcome(run.id, "COMPLETED", invoice_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -147,9 +147,14 @@ def persist_run(
     write_draft(session, ctx, invoice, draft, clock, run.id, trigger, data)
     run.billing_start_date = invoice.billing_period_start
     run.billing_end_date = invoice.billing_period_end
-    run.warnings = [{"code": w, "message": w} for w in draft.warnings]
+    run.warnings = run_warnings(draft.warnings)
     schedule.last_invoice_id = invoice.id
     return invoice.id
+
+
+def run_warnings(codes: Sequence[str]) -> list[dict[str, str]]:
+    """A run's ``warnings``: the warning codes of its calculation."""
+    return [{"code": code, "message": code} for code in codes]
 
 
 def mark_completed(run: BillingRun, invoice_id: uuid.UUID | None, clock: dt.datetime, trigger: str | None) -> None:

@@ -226,7 +226,7 @@ def load_contexts(
     if with_details:
         customer_columns += [Customer.legal_name, Customer.address, Customer.contacts]
     customers = {
-        row.id: CustomerFacts(*row)
+        row.id: CustomerFacts(**row._mapping)  # the selected columns are named as the fields
         for row in session.execute(select(*customer_columns).where(one_of(Customer.id, customer_ids)))
     }
     products = {

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from billrun.billing.clock import midnight
 from billrun.billing.loading import ScheduleContext, load_context, on_demand_days
@@ -75,7 +76,7 @@ def materialize_due(
     ``nextDraftingDate`` already have their runs (every writer of that column materialises first), so
     planning starts there: the cost does not grow with a schedule's age."""
     rows = []
-    next_dates = []
+    next_dates: dict[uuid.UUID, dt.date | None] = {}
     for schedule in schedules:
         if schedule.status != "ACTIVE":
             continue
@@ -84,11 +85,10 @@ def materialize_due(
         rows.append(
             run_repo.run_rows(schedule, planned_runs(session, ctx, up_to, schedule.next_drafting_date), trigger)
         )
-        next_dates.append((schedule.id, drafting.next_drafting_date(ctx.spec, up_to)))
+        next_dates[schedule.id] = next_date = drafting.next_drafting_date(ctx.spec, up_to)
+        set_committed_value(schedule, "next_drafting_date", next_date)  # what the statement below writes
     run_repo.insert_missing_runs(session, rows)
-    # one statement, not an ORM flush of one UPDATE per schedule; the objects keep their old value, so the
-    # caller must not read it again (the tick's batch ends here)
-    run_repo.set_next_drafting_dates(session, next_dates)
+    run_repo.set_next_drafting_dates(session, next_dates)  # one statement, not an ORM flush per schedule
 
 
 def initial_next_drafting_date(ctx: ScheduleContext) -> dt.date | None:

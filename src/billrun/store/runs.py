@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, or_, select, text, true, update
 from sqlalchemy.orm import Session
@@ -71,16 +71,21 @@ def insert_missing_runs(session: Session, batches: Sequence[list[dict[str, objec
     )
 
 
-def set_next_drafting_dates(session: Session, dates: Sequence[tuple[uuid.UUID, dt.date | None]]) -> None:
-    """Many schedules' ``next_drafting_date`` in one statement."""
-    if dates:
+def _set_per_schedule(session: Session, column: str, sql_type: str, values: dict[uuid.UUID, object]) -> None:
+    """One column of many schedules, each its own value, in one statement (an ORM flush sends one UPDATE per
+    schedule)."""
+    if values:
         session.execute(
             text(
-                "UPDATE billing_schedules AS s SET next_drafting_date = v.next_date "
-                "FROM unnest(CAST(:ids AS uuid[]), CAST(:dates AS date[])) AS v(id, next_date) WHERE s.id = v.id"
+                f"UPDATE billing_schedules AS s SET {column} = v.value "
+                f"FROM unnest(CAST(:ids AS uuid[]), CAST(:values AS {sql_type}[])) AS v(id, value) WHERE s.id = v.id"
             ),
-            {"ids": [d[0] for d in dates], "dates": [d[1] for d in dates]},
+            {"ids": list(values), "values": list(values.values())},
         )
+
+
+def set_next_drafting_dates(session: Session, dates: dict[uuid.UUID, dt.date | None]) -> None:
+    _set_per_schedule(session, "next_drafting_date", "date", dict(dates))
 
 
 def runs_of(session: Session, schedule_id: uuid.UUID, up_to: dt.date | None = None) -> list[BillingRun]:
@@ -296,7 +301,7 @@ class Completion:
     trigger: str
     billing_start_date: dt.date | None = None
     billing_end_date: dt.date | None = None
-    warnings: tuple[str, ...] = ()
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 def complete_many(session: Session, done: Sequence[Completion], now: dt.datetime) -> None:
@@ -325,18 +330,10 @@ def complete_many(session: Session, done: Sequence[Completion], now: dt.datetime
             "triggers": [d.trigger for d in done],
             "starts": [d.billing_start_date for d in done],
             "ends": [d.billing_end_date for d in done],
-            "warnings": [jsonutil.dumps([{"code": w, "message": w} for w in d.warnings]) for d in done],
+            "warnings": [jsonutil.dumps(d.warnings) for d in done],
         },
     )
 
 
 def set_last_invoices(session: Session, last: dict[uuid.UUID, uuid.UUID]) -> None:
-    """Each schedule's ``last_invoice_id``, in one statement."""
-    if last:
-        session.execute(
-            text(
-                "UPDATE billing_schedules AS s SET last_invoice_id = v.invoice_id "
-                "FROM unnest(CAST(:ids AS uuid[]), CAST(:invoices AS uuid[])) AS v(id, invoice_id) WHERE s.id = v.id"
-            ),
-            {"ids": list(last), "invoices": list(last.values())},
-        )
+    _set_per_schedule(session, "last_invoice_id", "uuid", dict(last))
