@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from billrun.store.db import database_url
+from billrun.store.db import CONNECT_ARGS, database_url
 from billrun.store.models import Base
 
 target_metadata = Base.metadata
@@ -24,7 +24,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    engine = create_engine(database_url(), poolclass=pool.NullPool, connect_args=CONNECT_ARGS)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata)
         with context.begin_transaction():

@@ -8,6 +8,8 @@ them at the end. Each session works in a fresh database, migrated once and dropp
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +18,26 @@ import pytest
 from sqlalchemy import make_url
 
 
+def reachable_tmp_dir(prefix: str) -> Path:
+    """A new directory that an unprivileged user can enter (pytest's own tmp dirs are private to root, and
+    under root the embedded PostgreSQL runs as a system user, which billrun never lets into them)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def open_tmp_path() -> Iterator[Path]:
+    path = reachable_tmp_dir("billrun-test-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def servers() -> Iterator[dict[str, str]]:
     from billrun.embedded import embedded_services
 
-    data_dir = Path(os.environ.get("BILLRUN_TEST_DATA_DIR") or tmp_path_factory.mktemp("servers"))
+    data_dir = Path(os.environ.get("BILLRUN_TEST_DATA_DIR") or reachable_tmp_dir("billrun-servers-"))
     # Scenario runners poll time travellers many times a minute; the rate-limit test sets its own limit.
     os.environ.setdefault("BILLRUN_DEFAULT_RATE_LIMIT_PER_MINUTE", "0")
     with embedded_services(data_dir):

@@ -2,25 +2,64 @@
 
 Unless ``BILLRUN_DATABASE_URL`` / ``BILLRUN_BROKER_URL`` are set, each command runs on embedded servers
 that it starts under ``BILLRUN_DATA_DIR`` and stops before it returns.
+
+A user error (bad argument, unknown id, unreachable server) is one ``error: ...`` line on stderr and exit
+status 2 for usage errors, 1 otherwise; ``--debug`` (or ``BILLRUN_DEBUG=1``) adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import errno
 import json
+import os
+import socket
 import sys
+import uuid
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
+from billrun import __version__
 from billrun.config import get_settings
-from billrun.embedded import embedded_services
+
+
+class UserError(Exception):
+    """A failure the user can fix; printed as one ``error:`` line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one ``error:`` line and exit status 2 (``--help`` still prints the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an id (a UUID)") from None
 
 
 def _with_services(
-    need_redis: bool,
+    need_redis: bool, process: str = "cli"
 ) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
     def wrap(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
         def run(args: argparse.Namespace) -> int:
+            from billrun import logs
+            from billrun.embedded import embedded_services
+
+            logs.configure(process)
             with embedded_services(get_settings().data_dir, need_redis=need_redis):
                 return fn(args)
 
@@ -30,11 +69,18 @@ def _with_services(
     return wrap
 
 
+def _print_revisions(done: str, revisions: Sequence[Any]) -> None:
+    if not revisions:
+        print(f"nothing {done}: the database is already at that revision")
+    for r in revisions:
+        print(f"{done} {r.id}: {r.title}")
+
+
 @_with_services(need_redis=False)
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from billrun.store import migrate
 
-    migrate.upgrade(args.revision)
+    _print_revisions("applied", migrate.upgrade(args.revision))
     return 0
 
 
@@ -42,8 +88,44 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_db_downgrade(args: argparse.Namespace) -> int:
     from billrun.store import migrate
 
-    migrate.downgrade(args.revision)
+    _print_revisions("reverted", migrate.downgrade(args.revision))
     return 0
+
+
+@_with_services(need_redis=False)
+def cmd_db_current(args: argparse.Namespace) -> int:
+    from billrun.store import migrate
+
+    revisions = migrate.history()
+    at = migrate.current()
+    pending = [r for r in revisions if not r.applied]
+    print(f"{at or 'empty database'} ({'up to date' if not pending else f'{len(pending)} pending migrations'})")
+    return 0
+
+
+@_with_services(need_redis=False)
+def cmd_db_history(args: argparse.Namespace) -> int:
+    from billrun.store import migrate
+
+    for r in migrate.history():
+        print(f"{'[x]' if r.applied else '[ ]'} {r.id}: {r.title}")
+    return 0
+
+
+def _account_json(account: Any, keys: list[str]) -> dict[str, Any]:
+    return {
+        "id": str(account.id),
+        "name": account.name,
+        "isOperator": account.is_operator,
+        "invoiceNumberPrefix": account.invoice_number_prefix,
+        "paymentTermDays": account.payment_term_days,
+        "autoIssueGraceSeconds": account.auto_issue_grace_seconds,
+        "billingRunOffsetSeconds": account.billing_run_offset_seconds,
+        "rateLimitPerMinute": account.rate_limit_per_minute,
+        "disabled": account.disabled_at is not None,
+        "apiKeys": keys,
+        "createdAt": account.created_at.isoformat() if account.created_at else None,
+    }
 
 
 @_with_services(need_redis=False)
@@ -61,44 +143,150 @@ def cmd_accounts_create(args: argparse.Namespace) -> int:
     return 0
 
 
-@_with_services(need_redis=True)
+def _accounts(action: Callable[[Any, argparse.Namespace], Any]) -> Callable[[argparse.Namespace], int]:
+    """An account command: one transaction, its JSON printed; an unknown account id is a user error."""
+
+    @_with_services(need_redis=False)
+    def run(args: argparse.Namespace) -> int:
+        from billrun.store import accounts
+        from billrun.store.db import unit_of_work
+
+        try:
+            with unit_of_work() as session:
+                result = action(session, args)
+        except accounts.UnknownAccount as exc:
+            raise UserError(str(exc)) from None
+        print(json.dumps(result, indent=2))
+        return 0
+
+    return run
+
+
+def _list(session: Any, args: argparse.Namespace) -> Any:
+    from billrun.store import accounts
+
+    return [_account_json(a, accounts.api_keys(session, a.id)) for a in accounts.list_accounts(session)]
+
+
+def _show(session: Any, args: argparse.Namespace) -> Any:
+    from billrun.store import accounts
+
+    return _account_json(accounts.get_account(session, args.id), accounts.api_keys(session, args.id))
+
+
+def _update(session: Any, args: argparse.Namespace) -> Any:
+    from billrun.store import accounts
+
+    changes = {}
+    for name, (kind, low, high) in accounts.SETTINGS.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        size = len(value) if kind is str else value
+        if not low <= size <= high:
+            what = "length" if kind is str else "value"
+            raise UserError(f"--{name.replace('_', '-')}: {what} must be between {low} and {high}")
+        changes[name] = value
+    if not changes:
+        raise UserError("nothing to update: give at least one setting (see 'billrun accounts update --help')")
+    return _account_json(accounts.update_settings(session, args.id, changes), accounts.api_keys(session, args.id))
+
+
+def _rotate(session: Any, args: argparse.Namespace) -> Any:
+    from billrun.billing.clock import real_now
+    from billrun.store import accounts
+
+    new = accounts.rotate_secret(session, args.id, real_now())
+    return {"id": str(new.id), "apiKey": new.api_key, "apiSecret": new.api_secret}
+
+
+def _disable(session: Any, args: argparse.Namespace) -> Any:
+    from billrun.store import accounts
+
+    return _account_json(accounts.set_disabled(session, args.id, True), accounts.api_keys(session, args.id))
+
+
+def _enable(session: Any, args: argparse.Namespace) -> Any:
+    from billrun.store import accounts
+
+    return _account_json(accounts.set_disabled(session, args.id, False), accounts.api_keys(session, args.id))
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is already in use (choose another with --port)") from None
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def cmd_api(args: argparse.Namespace) -> int:
+    _check_port_free(args.host, args.port)
+    return _serve_api(args)
+
+
+@_with_services(need_redis=True, process="api")
+def _serve_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from billrun.api.app import create_app
     from billrun.store import migrate
 
     migrate.upgrade("head")
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    # log_config=None: uvicorn's records go through billrun.logs; access lines come from billrun's middleware
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
 
-@_with_services(need_redis=True)
+@_with_services(need_redis=True, process="worker")
 def cmd_worker(args: argparse.Namespace) -> int:
+    from billrun import logs
     from billrun.worker.app import make_celery
 
     app = make_celery()
-    argv = ["worker", "--loglevel", args.loglevel, "--concurrency", str(args.concurrency)]
+    argv = ["worker", "--loglevel", args.loglevel or get_settings().log_level, "--concurrency", str(args.concurrency)]
     if args.pool:
         argv += ["--pool", args.pool]
+    if logs.renders_json():
+        argv.insert(0, "--quiet")  # Celery's banner is free text; JSON log consumers want one object per line
     app.worker_main(argv)
     return 0
 
 
-@_with_services(need_redis=True)
+@_with_services(need_redis=True, process="beat")
 def cmd_beat(args: argparse.Namespace) -> int:
     from billrun.worker.app import make_celery
 
     app = make_celery()
-    data_dir = get_settings().data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    app.start(["beat", "--loglevel", args.loglevel, "--schedule", str(data_dir / "celerybeat-schedule")])
+    schedule_file = _writable_data_dir() / "celerybeat-schedule"
+    app.start(["beat", "--loglevel", args.loglevel or get_settings().log_level, "--schedule", str(schedule_file)])
     return 0
 
 
+def _writable_data_dir() -> Any:
+    """Where beat keeps its schedule state: ``BILLRUN_DATA_DIR``, made absolute, which must be writable."""
+    data_dir = get_settings().data_dir.resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(
+            f"BILLRUN_DATA_DIR {data_dir} is not writable ({exc.strerror}); point it at a directory this user "
+            "owns, e.g. /var/lib/billrun"
+        ) from None
+    return data_dir
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    from billrun import logs
     from billrun.demo import run_demo
 
+    logs.configure("cli")
     run_demo()
     return 0
 
@@ -107,26 +295,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """The manual trigger (SPEC §6.4), executed in this process with a progress bar and a summary."""
     from billrun.billing.runner import run_manual
+    from billrun.billing.triggers import ExecutionRefused
     from billrun.store import migrate
 
     migrate.upgrade("head")
-    summary = run_manual(args.schedule, args.date, progress=not args.quiet)
+    try:
+        summary = run_manual(args.schedule, args.date, progress=not args.quiet)
+    except ExecutionRefused as exc:
+        raise UserError(f"schedule {args.schedule}: {exc.message}") from None
     print(json.dumps(summary))
-    return 0 if summary["failures"] == 0 else 1
+    for refusal in summary["refused"]:
+        sys.stderr.write(f"error: {refusal}\n")
+    return 0 if summary["failures"] == 0 and not summary["refused"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="billrun", description=__doc__)
+    parser = _Parser(prog="billrun", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"billrun {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print tracebacks of errors (also BILLRUN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="database schema management")
     dbsub = db.add_subparsers(dest="db_command", required=True)
-    up = dbsub.add_parser("upgrade", help="apply migrations (default: to head)")
+    up = dbsub.add_parser("upgrade", help="apply migrations (default: to head) and say which")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=cmd_db_upgrade)
     down = dbsub.add_parser("downgrade", help="revert migrations to REVISION (e.g. base)")
     down.add_argument("revision")
     down.set_defaults(func=cmd_db_downgrade)
+    dbsub.add_parser("current", help="the revision the database is at").set_defaults(func=cmd_db_current)
+    dbsub.add_parser("history", help="every migration, [x] where applied").set_defaults(func=cmd_db_history)
 
     accounts = sub.add_parser("accounts", help="merchant accounts and API credentials")
     asub = accounts.add_subparsers(dest="accounts_command", required=True)
@@ -140,6 +338,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per minute per credential (default BILLRUN_DEFAULT_RATE_LIMIT_PER_MINUTE or 100; 0 = unlimited)",
     )
     create.set_defaults(func=cmd_accounts_create)
+    asub.add_parser("list", help="every account, with its settings and API keys").set_defaults(func=_accounts(_list))
+    for name, action, text in (
+        ("show", _show, "one account's settings and API keys"),
+        ("rotate-secret", _rotate, "revoke the account's credentials; prints a new key and secret, shown once"),
+        ("disable", _disable, "refuse every credential of the account (401) until enabled"),
+        ("enable", _enable, "accept the account's credentials again"),
+    ):
+        command = asub.add_parser(name, help=text)
+        command.add_argument("id", type=_uuid, help="account id")
+        command.set_defaults(func=_accounts(action))
+    upd = asub.add_parser("update", help="change per-account settings")
+    upd.add_argument("id", type=_uuid, help="account id")
+    upd.add_argument("--name", dest="name")
+    upd.add_argument("--invoice-number-prefix", help="prefix of invoice numbers (default INV-)")
+    upd.add_argument("--payment-term-days", type=int, help="days from issue to due date (default 30)")
+    upd.add_argument("--auto-issue-grace-seconds", type=int, help="DRAFT to FINAL grace period (default 3600)")
+    upd.add_argument("--billing-run-offset-seconds", type=int, help="billing-run offset (default 0)")
+    upd.add_argument("--rate-limit", dest="rate_limit_per_minute", type=int, help="requests per minute; 0 = none")
+    upd.set_defaults(func=_accounts(_update))
 
     settings = get_settings()
     api = sub.add_parser("api", help="run the HTTP API server")
@@ -149,30 +366,79 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a Celery worker that executes billing runs")
     worker.add_argument("--concurrency", type=int, default=2)
-    worker.add_argument("--pool", default=None, help="Celery pool (prefork, solo, threads)")
-    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--pool", default=None, choices=["prefork", "solo", "threads"], help="Celery pool")
+    worker.add_argument("--loglevel", default=None, help="default BILLRUN_LOG_LEVEL")
     worker.set_defaults(func=cmd_worker)
 
     beat = sub.add_parser("beat", help="run Celery beat (one tick every BILLRUN_TICK_SECONDS)")
-    beat.add_argument("--loglevel", default="INFO")
+    beat.add_argument("--loglevel", default=None, help="default BILLRUN_LOG_LEVEL")
     beat.set_defaults(func=cmd_beat)
     demo = sub.add_parser("demo", help="run the seed guide end to end on embedded servers and print the invoice")
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="execute billing now (manual trigger): one schedule or every schedule")
-    run.add_argument("--schedule", help="billing schedule id (default: every ACTIVE schedule of every account)")
-    run.add_argument("--date", help="as-of date YYYY-MM-DD (default: today on the schedule clock)")
+    run.add_argument(
+        "--schedule", type=_uuid, help="billing schedule id (default: every ACTIVE schedule of every account)"
+    )
+    run.add_argument("--date", type=_date, help="as-of date YYYY-MM-DD (default: today on the schedule clock)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
     return parser
 
 
+def describe(exc: BaseException) -> str:
+    """One line for an error the user can act on: which server or setting, and what went wrong."""
+    import kombu.exceptions
+    import psycopg
+    import pydantic
+    import redis.exceptions
+    from sqlalchemy.exc import OperationalError as SqlOperationalError
+
+    from billrun.embedded import EmbeddedServerError
+
+    if isinstance(exc, EmbeddedServerError):
+        return str(exc)
+    if isinstance(exc, pydantic.ValidationError):
+        problems = [f"BILLRUN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
+        return "invalid setting " + "; ".join(problems)
+    if isinstance(exc, SqlOperationalError | psycopg.OperationalError):
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"cannot use the database at {_where(get_settings().database_url)}: {detail}"
+    if isinstance(exc, kombu.exceptions.OperationalError | redis.exceptions.ConnectionError):
+        return f"cannot reach the broker at {_where(get_settings().broker_url)}: {exc}"
+    return f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
+
+
+def _where(url: str | None) -> str:
+    """host:port/database of a server URL, without credentials."""
+    from sqlalchemy import make_url
+
+    try:
+        parsed = make_url(url or "")
+    except Exception:
+        return "the configured URL"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 'default port'}/{parsed.database or ''}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # platformdirs (through Celery) warns about an unset XDG_RUNTIME_DIR on servers; it is harmless here.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in raw or os.environ.get("BILLRUN_DEBUG", "").lower() in ("1", "true", "yes")
+    try:
+        args = build_parser().parse_args(raw)
+        return int(args.func(args))
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if debug:
+            raise
+        try:
+            message = str(exc) if isinstance(exc, UserError) else describe(exc)
+        except Exception:  # describing must never hide the error itself
+            message = f"{type(exc).__name__}: {exc}"
+        sys.stderr.write(f"error: {message}\n")
+        return 1
 
 
 if __name__ == "__main__":

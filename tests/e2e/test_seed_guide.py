@@ -1,4 +1,4 @@
-"""The seed guide (../shared/seeds/000_*.txt) request by request, read from the guide itself: only the host is
+"""The seed guide (tests/acceptance/seeds/000_*.txt) request by request, read from the guide itself: only the host is
 replaced (and the documentation's ids by the ids our server returned), and the one missing comma added
 after the unrepaired request got its 400 invalidJson (SPEC §2.0)."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import Api
 
-SEED = next((Path(__file__).resolve().parents[3] / "shared" / "seeds").glob("000_*.txt"))
+SEED = next((Path(__file__).resolve().parents[1] / "acceptance" / "seeds").glob("000_*.txt"))
 pytestmark = pytest.mark.e2e
 
 

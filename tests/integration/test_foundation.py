@@ -127,7 +127,8 @@ def test_account_secret_is_hashed_and_authenticates(database_url: str) -> None:
         assert authenticate(s, "key_nope", new.api_secret) is None
 
 
-def test_embedded_servers_start_serve_and_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_servers_start_serve_and_stop(open_tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path = open_tmp_path
     from billrun.embedded import embedded_services, pid_alive
 
     monkeypatch.delenv("BILLRUN_DATABASE_URL", raising=False)
@@ -170,7 +171,8 @@ def _leftover_processes(data_dir: Path) -> list[str]:
     return [line for line in out.splitlines() if str(data_dir) in line and not line.startswith("Z")]
 
 
-def test_cli_on_embedded_defaults_leaves_nothing_running(tmp_path: Path) -> None:
+def test_cli_on_embedded_defaults_leaves_nothing_running(open_tmp_path: Path) -> None:
+    tmp_path = open_tmp_path
     env = _clean_env(tmp_path)
     upgraded = _billrun("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
@@ -196,8 +198,9 @@ def test_cli_help_on_every_command() -> None:
         assert "usage: billrun" in result.stdout
 
 
-def test_demo_prints_the_seed_invoice_and_leaves_nothing_running(tmp_path: Path) -> None:
+def test_demo_prints_the_seed_invoice_and_leaves_nothing_running(open_tmp_path: Path) -> None:
     """`billrun demo` on a fresh data dir: embedded servers, a real worker process, the seed guide's invoice."""
+    tmp_path = open_tmp_path
     result = _billrun("demo", env=_clean_env(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout)
@@ -207,3 +210,20 @@ def test_demo_prints_the_seed_invoice_and_leaves_nothing_running(tmp_path: Path)
     assert invoice["status"] == "DRAFT" and invoice["billingRunId"]
     assert [(ln["quantity"], ln["rate"], ln["netTotal"]) for ln in printed["lineItems"]] == [("10", "15", "150.00")]
     assert _leftover_processes(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the system user is only used under root")
+def test_embedded_mode_never_changes_directories_it_did_not_create(open_tmp_path: Path) -> None:
+    """Under root the embedded PostgreSQL runs as a system user; a private parent directory is named in the
+    error and left as it was (earlier versions added o+x to every parent)."""
+    from billrun.embedded import EmbeddedServerError, embedded_services
+
+    private = open_tmp_path / "private"
+    private.mkdir(mode=0o750)
+    env = {k: os.environ.pop(k) for k in ("BILLRUN_DATABASE_URL", "BILLRUN_BROKER_URL") if k in os.environ}
+    try:
+        with pytest.raises(EmbeddedServerError, match=str(private)), embedded_services(private / "data"):
+            pass
+    finally:
+        os.environ.update(env)
+    assert private.stat().st_mode & 0o777 == 0o750

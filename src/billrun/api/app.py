@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billrun import __version__, metrics
@@ -19,7 +21,8 @@ from billrun.api.routers import billing, catalog, customers, events, invoices, s
 from billrun.store.db import unit_of_work
 from billrun.validation import FieldError, ValidationFailed
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
+access_log = structlog.get_logger("billrun.access")
 UNRECOGNISED_VERSION = {
     "error": {
         "type": "UnrecognisedApiVersion",
@@ -33,12 +36,22 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         from billrun.worker.dispatch import install
 
         install()
-    app = FastAPI(
-        title="billrun", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None
+    # The docs page serves Swagger UI from assets inside the installed package: it works with no internet.
+    app = FastAPIOffline(
+        title="billrun",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        static_url="/api/docs/assets",
     )
     for module in (catalog, customers, tax_rates, schedules, events, invoices, billing):
         app.include_router(module.router, prefix="/api")
     schemas.install(app)
+
+    @app.get("/", include_in_schema=False)
+    def front_door() -> RedirectResponse:
+        return RedirectResponse("/api/docs")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -51,6 +64,20 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         with unit_of_work() as session:
             body = metrics.render(session)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.middleware("http")
+    async def access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        access_log.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            client=request.client.host if request.client else None,
+        )
+        return response
 
     @app.middleware("http")
     async def sequence_version(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -89,7 +116,7 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:
         correlation = str(uuid.uuid4())
-        log.exception("unhandled error %s", correlation, exc_info=exc)
+        log.exception("unhandled error", correlation_id=correlation, exc_info=exc)
         return JSONResponse(
             {"error": {"type": "internalError", "message": "internal error", "correlationId": correlation}},
             status_code=500,

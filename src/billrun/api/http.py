@@ -26,7 +26,8 @@ from billrun.api import ratelimit
 from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, validation_error
 from billrun.billing import recalculation
 from billrun.config import get_settings
-from billrun.store.accounts import authenticate
+from billrun.credentials import verify_secret
+from billrun.store.accounts import credential
 from billrun.store.db import unit_of_work
 from billrun.store.models import Account, IdempotencyKey
 from billrun.validation import parse_date, parse_timestamp
@@ -78,7 +79,7 @@ class Caller:
     billing_run_offset_seconds: int
 
 
-_verified: dict[tuple[str, str], Caller] = {}
+_verified: set[tuple[str, str]] = set()
 _verified_lock = threading.Lock()
 
 
@@ -87,8 +88,9 @@ def _secret_digest(secret: str) -> str:
 
 
 def caller(request: Request) -> Caller:
-    """Basic auth against the account credentials (SPEC §3.1). Verified pairs are cached in memory (by a
-    SHA-256 of the secret), so the deliberately slow scrypt check runs once per process and credential."""
+    """Basic auth against the account credentials (SPEC §3.1). The credential row is read on every request, so
+    a revoked secret or a disabled account is refused at once by every process; only the deliberately slow
+    scrypt check is cached, per stored hash and SHA-256 of the presented secret."""
     header = request.headers.get("authorization", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
@@ -97,17 +99,19 @@ def caller(request: Request) -> Caller:
         key, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise unauthorized() from exc
-    cache_key = (key, _secret_digest(secret))
+    with unit_of_work() as session:
+        stored = credential(session, key)
+        if stored is None:
+            raise unauthorized()
+        found = _caller_of(stored.account, key)
+    verified_key = (stored.secret_hash, _secret_digest(secret))
     with _verified_lock:
-        found = _verified.get(cache_key)
-    if found is None:
-        with unit_of_work() as session:
-            account = authenticate(session, key, secret)
-            if account is None:
-                raise unauthorized()
-            found = _caller_of(account, key)
+        known = verified_key in _verified
+    if not known:
+        if not verify_secret(secret, stored.secret_hash):
+            raise unauthorized()
         with _verified_lock:
-            _verified[cache_key] = found
+            _verified.add(verified_key)
     ratelimit.check(found.api_key, found.rate_limit_per_minute)
     return found
 

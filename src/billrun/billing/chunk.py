@@ -11,13 +11,14 @@ alone.
 from __future__ import annotations
 
 import datetime as dt
-import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, defer
 
@@ -48,7 +49,7 @@ from billrun.store.common import one_of
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule, Invoice
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -113,6 +114,7 @@ def execute_chunk(run_ids: Sequence[uuid.UUID], trigger: str | None = None) -> l
     transaction computes and persists them all. If that transaction fails (a safety bound, a bad input, a
     deadlock), the claimed runs are executed again one per transaction, so one bad run never fails the
     others; each keeps its claim token, so nobody else can have taken them in between."""
+    started = time.perf_counter()
     now = real_now()
     token = uuid.uuid4()
     with unit_of_work() as session:
@@ -123,7 +125,7 @@ def execute_chunk(run_ids: Sequence[uuid.UUID], trigger: str | None = None) -> l
             outcomes.update(_persist_together(claimed, token, trigger))
         except Exception as exc:
             log.warning(
-                "a chunk of %d runs failed as one transaction (%s); executing them one by one", len(claimed), exc
+                "chunk failed as one transaction; executing its runs one by one", size=len(claimed), error=str(exc)
             )
             for run_id in claimed:
                 outcomes[run_id] = execute_run(run_id, trigger=trigger, claimed_token=token)
@@ -131,15 +133,27 @@ def execute_chunk(run_ids: Sequence[uuid.UUID], trigger: str | None = None) -> l
         try:
             stats.analyze_if_unanalysed(["invoices"])  # before the next chunk's foreign-key checks
         except Exception as exc:  # statistics are an optimisation: the chunk is committed whatever happens
-            log.warning("could not analyse invoices: %s", exc)
+            log.warning("could not analyse invoices", error=str(exc))
+    statuses = [o.status for o in outcomes.values()]
+    log.info(
+        "billing chunk executed",
+        chunk_size=len(run_ids),
+        completed=statuses.count("COMPLETED"),
+        failed=statuses.count("FAILED"),
+        skipped=statuses.count("SKIPPED"),
+        trigger=trigger,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
     return [outcomes[run_id] for run_id in run_ids]
 
 
 def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: str | None) -> dict[uuid.UUID, Outcome]:
     outcomes: dict[uuid.UUID, Outcome] = {}
+    billed: list[dict[str, Any]] = []  # logged once the transaction has committed
     with unit_of_work() as session:
         # a crash loses this whole transaction and the tick re-claims the runs: durability can wait (§6.3)
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+        if get_settings().chunk_synchronous_commit_off:
+            session.execute(text("SET LOCAL synchronous_commit = off"))
         schedule_ids = sorted(
             set(session.execute(select(BillingRun.billing_schedule_id).where(one_of(BillingRun.id, run_ids))).scalars())
         )
@@ -213,6 +227,16 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
                         )
                     )
             outcomes[run.id] = Outcome(run.id, "COMPLETED", invoice_id)
+            billed.append(
+                {
+                    "run_id": str(run.id),
+                    "schedule_id": str(run.billing_schedule_id),
+                    "account_id": str(inputs[run.billing_schedule_id].ctx.row.account_id),
+                    "drafting_date": run.intended_drafting_date.isoformat(),
+                    "invoice_id": str(invoice_id) if invoice_id else None,
+                    "trigger": used_trigger,
+                }
+            )
         if new_invoices:
             copy_mapped(session, Invoice, new_invoices)
             insert_rows(session, written)
@@ -221,6 +245,8 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
         run_repo.set_last_invoices(session, last_invoice)
         for run_id in run_ids:
             _pause("before-commit", run_id)
+    for fields in billed:
+        log.info("billing run completed", **fields)
     for run_id in outcomes:
         _pause("after-commit", run_id)
     return outcomes

@@ -21,36 +21,25 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs"
 
 
-def run_manual(schedule_id: str | None, date: str | None, progress: bool = True) -> dict[str, Any]:
-    as_of = dt.date.fromisoformat(date) if date else None
-    if schedule_id:
-        schedules = [uuid.UUID(schedule_id)]
-    else:
-        with unit_of_work() as session:
-            schedules = list(
-                session.execute(
-                    select(BillingSchedule.id)
-                    .where(
-                        BillingSchedule.status == "ACTIVE",
-                        BillingSchedule.time_traveller_id.is_(None),
-                        BillingSchedule.archived_at.is_(None),
-                    )
-                    .order_by(BillingSchedule.id)
-                ).scalars()
-            )
-    run_ids: list[uuid.UUID] = []
+def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: bool = True) -> dict[str, Any]:
+    """Bill one schedule (a refusal, e.g. an unknown id or a date after the schedule's today, raises
+    :class:`triggers.ExecutionRefused`) or every active schedule (refusals are listed in the summary)."""
+    planned: list[list[uuid.UUID]] = []
     refused: list[str] = []
-    exact: set[uuid.UUID] = set()
-    for sid in schedules:
-        try:
-            _, found = triggers.execute_schedule(sid, as_of, queue=False)
-        except triggers.ExecutionRefused as exc:
-            refused.append(f"{sid}: {exc.message}")
-            continue
-        run_ids.extend(found)
-        exact.update(found[-1:] if found else [])
-    for run_id in exact:
-        triggers.reopen_completed(run_id)  # the date asked for is re-computed even when done (SPEC §6.4)
+    if schedule_id:
+        schedules = [schedule_id]
+        planned.append(triggers.execute_schedule(schedule_id, as_of, queue=False)[1])
+    else:
+        schedules = _active_schedules()
+        for sid in schedules:
+            try:
+                planned.append(triggers.execute_schedule(sid, as_of, queue=False)[1])
+            except triggers.ExecutionRefused as exc:
+                refused.append(f"{sid}: {exc.message}")
+    for found in planned:
+        # the date asked for is re-computed even when done (SPEC §6.4): the last run of each schedule
+        triggers.reopen_completed(found[-1] if found else None)
+    run_ids = [run_id for found in planned for run_id in found]
     invoices: set[uuid.UUID] = set()
     failures = 0
     done = 0
@@ -75,3 +64,18 @@ def run_manual(schedule_id: str | None, date: str | None, progress: bool = True)
         "failures": failures,
         "refused": refused,
     }
+
+
+def _active_schedules() -> list[uuid.UUID]:
+    with unit_of_work() as session:
+        return list(
+            session.execute(
+                select(BillingSchedule.id)
+                .where(
+                    BillingSchedule.status == "ACTIVE",
+                    BillingSchedule.time_traveller_id.is_(None),
+                    BillingSchedule.archived_at.is_(None),
+                )
+                .order_by(BillingSchedule.id)
+            ).scalars()
+        )

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import select
 
 from billrun.billing import lifecycle, planning, recalculation
@@ -18,6 +20,8 @@ from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingSchedule, TimeTraveller
 
+log = structlog.get_logger(__name__)
+
 
 @dataclass(frozen=True)
 class TickReport:
@@ -28,6 +32,7 @@ class TickReport:
 def tick(now: dt.datetime | None = None) -> TickReport:
     """One beat tick with the real clock: status transitions, discovery with catch-up, claim and enqueue.
     Safe to run concurrently, twice, or not at all for a while."""
+    started = time.perf_counter()
     now = now or real_now()
     with unit_of_work() as session:
         pending = session.execute(
@@ -61,6 +66,12 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         lifecycle.auto_issue_due(session, now)
     # backstop for the debounced drain: requests whose task was lost, or that waited for a run in flight
     recalculation.process_pending()
+    log.info(
+        "tick",
+        schedules_planned=discovered,
+        runs_enqueued=claimed_total,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
     return TickReport(discovered, claimed_total)
 
 

@@ -22,10 +22,15 @@ def database_url() -> str:
     return url
 
 
+#: An unreachable server fails a connection attempt within seconds instead of the kernel's TCP timeout.
+CONNECT_ARGS = {"connect_timeout": 10}
+
+
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
     return create_engine(
         url,
+        connect_args=CONNECT_ARGS,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,

@@ -80,6 +80,7 @@ class Account(Base):
     rate_limit_per_minute: Mapped[int] = mapped_column(default=100)
     live_invoices: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = _created()
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)  # set: every credential gets 401
 
 
 class ApiCredential(Base):

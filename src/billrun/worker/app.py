@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
+from billrun import logs
 from billrun.config import get_settings
+
+
+@setup_logging.connect
+def _billrun_logging(loglevel: Any = None, **_: Any) -> None:
+    """Celery's worker and beat log through billrun's setup (a connected receiver replaces Celery's own)."""
+    logs.configure(level=loglevel)
 
 
 def make_celery() -> Celery:

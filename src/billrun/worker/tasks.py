@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 
+import structlog
 from celery import Task, shared_task
 from sqlalchemy.exc import OperationalError
 
 from billrun.billing import recalculation, travel, triggers
 from billrun.billing.chunk import execute_chunk
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class BillingTask(Task):
@@ -24,7 +24,7 @@ class BillingTask(Task):
     def on_failure(
         self, exc: BaseException, task_id: str, args: tuple[object, ...], kwargs: dict[str, object], einfo: object
     ) -> None:
-        log.error("task %s(%s) failed: %s", self.name, args, exc)
+        log.error("task failed", task=self.name, task_id=task_id, task_args=repr(args)[:500], error=str(exc))
 
 
 @shared_task(name="billrun.tick", base=BillingTask)

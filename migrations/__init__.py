@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package as ``billrun.migrations`` (see pyproject.toml)."""
