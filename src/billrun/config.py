@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     default_rate_limit_per_minute: int = 100
     max_batch_events: int = 1000
+    metrics_token: str | None = Field(
+        default=None, description="When set, GET /metrics requires 'Authorization: Bearer <token>'."
+    )
 
     # Logging (billrun.logs): one setup for every process.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

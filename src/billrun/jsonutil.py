@@ -13,7 +13,85 @@ from typing import Any
 
 
 def loads(text: str | bytes) -> Any:
+    """Trusted JSON (our own JSONB columns): exact numbers, no bounds."""
     return json.loads(text, parse_float=Decimal, parse_int=int)
+
+
+class UnsafeJson(ValueError):
+    """A request body that parses but must not be processed: ``key`` is the JSON path of the offending value."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+#: Bounds on untrusted JSON, applied before any other work (README "Security"). No field of the API needs
+#: more: amounts and quantities are validated again per field against their own ranges.
+MAX_DEPTH = 32
+MAX_NUMBER_DIGITS = 40
+MAX_EXPONENT = 40
+MAX_STRING_CHARS = 100_000
+_NUMBER = re.compile(r"-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?")
+
+
+def _bounded_number(text: str) -> Decimal | int:
+    """A JSON number checked on its text before it is converted: ``1e999999999`` or a 5,000-digit integer would
+    otherwise cost minutes of CPU in a later ``int()`` or arithmetic."""
+    match = _NUMBER.fullmatch(text)
+    if match is None:  # the scanner only hands over valid numbers
+        raise UnsafeJson("", f"{text[:40]} is not a number")
+    whole, fraction, exponent = match.groups()
+    digits = len(whole.lstrip("0")) + len(fraction or "")
+    if digits > MAX_NUMBER_DIGITS or (
+        exponent is not None and (len(exponent) > 4 or abs(int(exponent)) > MAX_EXPONENT)
+    ):
+        raise UnsafeJson("", f"the number {text[:40]}{'...' if len(text) > 40 else ''} is too large or too precise")
+    if fraction is None and exponent is None:
+        return int(text)
+    return Decimal(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise UnsafeJson("", f"{name} is not a JSON number")
+
+
+def loads_untrusted(text: str | bytes) -> Any:
+    """A request body: exact numbers within :data:`MAX_NUMBER_DIGITS` digits and exponents of
+    :data:`MAX_EXPONENT`, no ``NaN`` or ``Infinity``, nesting up to :data:`MAX_DEPTH`, and strings that are
+    valid Unicode without NUL (PostgreSQL stores neither a lone surrogate nor a NUL). Raises
+    :class:`UnsafeJson`, or ``json.JSONDecodeError`` for text that is not JSON."""
+    try:
+        value = json.loads(text, parse_float=_bounded_number, parse_int=_bounded_number, parse_constant=_no_constant)
+    except RecursionError:
+        raise UnsafeJson("", f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    _check(value, "", 0)
+    return value
+
+
+def _check(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise UnsafeJson(path, f"JSON nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        _check_string(value, path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else key
+            _check_string(key, path)
+            _check(item, child, depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]", depth + 1)
+
+
+def _check_string(text: str, path: str) -> None:
+    if len(text) > MAX_STRING_CHARS:
+        raise UnsafeJson(path, f"a string longer than {MAX_STRING_CHARS} characters")
+    if "\x00" in text:
+        raise UnsafeJson(path, "a string holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafeJson(path, "a string holds an unpaired UTF-16 surrogate") from None
 
 
 def _number(value: Decimal) -> str:

@@ -37,7 +37,16 @@ class ValidationFailed(Exception):
 
 
 MISSING: Any = object()
-_DECIMAL = re.compile(r"^[+-]?\d+(\.\d+)?$")
+#: Every stored decimal fits NUMERIC comfortably and bills in bounded time (README "Security"): at most 20
+#: integer digits and 20 decimal places, whatever the field's own range.
+_DECIMAL = re.compile(r"^[+-]?\d{1,20}(\.\d{1,20})?$")
+MAX_DECIMAL_ADJUSTED_EXPONENT = 19
+#: Integers are stored in PostgreSQL ``integer`` columns unless a field says otherwise.
+MAX_INTEGER = 2**31 - 1
+#: Timestamps and dates billrun accepts: wide enough for any real schedule or event, and far from the ends of
+#: Python's and PostgreSQL's calendars, where arithmetic on them would overflow.
+EARLIEST = dt.date(1900, 1, 1)
+LATEST = dt.date(9998, 12, 31)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$")
 
@@ -51,7 +60,7 @@ def parse_timestamp(raw: str) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    if parsed.tzinfo is None:
+    if parsed.tzinfo is None or not EARLIEST <= parsed.date() <= LATEST:
         return None
     return parsed.astimezone(dt.UTC)
 
@@ -60,9 +69,10 @@ def parse_date(raw: str) -> dt.date | None:
     """``YYYY-MM-DD``; a datetime is accepted and its UTC date used (the legacy form of seed 003)."""
     if _DATE.match(raw):
         try:
-            return dt.date.fromisoformat(raw)
+            day = dt.date.fromisoformat(raw)
         except ValueError:
             return None
+        return day if EARLIEST <= day <= LATEST else None
     stamp = parse_timestamp(raw)
     return stamp.date() if stamp else None
 
@@ -229,9 +239,12 @@ class Fields:
         value = self._present(key, required)
         if value is MISSING:
             return default
-        if digit_string and isinstance(value, str) and value.isdigit():
+        if maximum is None:
+            maximum = MAX_INTEGER
+        if digit_string and isinstance(value, str) and value.isdigit() and len(value) <= 12:
             value = int(value)
-        if isinstance(value, Decimal) and value == value.to_integral_value():
+        # bounded before int(): jsonutil.loads_untrusted keeps exponents small, but this is the last line
+        if isinstance(value, Decimal) and abs(value.adjusted()) <= 12 and value == value.to_integral_value():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(key, "invalidType", f"{self.path(key)} must be an integer")
@@ -274,7 +287,12 @@ class Fields:
         if isinstance(value, bool):
             return None
         if isinstance(value, int | Decimal):
-            return Decimal(value)
+            number = Decimal(value)
+            places = number.as_tuple().exponent
+            too_fine = not isinstance(places, int) or places < -20  # more than 20 decimal places, or NaN
+            if too_fine or (number and number.adjusted() > MAX_DECIMAL_ADJUSTED_EXPONENT):
+                return None
+            return number
         if isinstance(value, str) and _DECIMAL.match(value):
             try:
                 return Decimal(value)

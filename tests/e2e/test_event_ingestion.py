@@ -30,7 +30,7 @@ def _codes(response: Any) -> dict[str, str]:
         ({"customerEventId": "x" * 256}, "customerEventId", "tooLong"),
         ({"customerAlias": "x" * 256}, "customerAlias", "tooLong"),
         ({"eventProperties": {f"k{i}": i for i in range(101)}}, "eventProperties", "outOfRange"),
-        ({"eventProperties": {"note": "a\u0000b"}}, "eventProperties", "invalidFormat"),
+        ({"eventProperties": {"note": "a\u0000b"}}, "eventProperties.note", "invalidFormat"),
         ({"customerAlias": "nul\u0000"}, "customerAlias", "invalidFormat"),
     ],
 )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -227,3 +229,46 @@ def test_embedded_mode_never_changes_directories_it_did_not_create(open_tmp_path
     finally:
         os.environ.update(env)
     assert private.stat().st_mode & 0o777 == 0o750
+
+
+def test_a_process_using_anothers_embedded_servers_says_when_they_are_gone(open_tmp_path: Path) -> None:
+    """`billrun api` starts the embedded servers; a `billrun worker` on the same data directory uses them.
+    When the api stops (and its servers with it), the worker says why in its log and stops too."""
+    env = {**_clean_env(open_tmp_path), "BILLRUN_LOG_FORMAT": "json"}
+    owner = subprocess.Popen(
+        [sys.executable, "-m", "billrun.cli", "api", "--port", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log_path = open_tmp_path / "worker.log"
+    user: subprocess.Popen[bytes] | None = None
+    try:
+        deadline = time.monotonic() + 60
+        servers = (open_tmp_path / "redis" / "port", open_tmp_path / "pg" / "postmaster.pid")
+        while not all(path.exists() for path in servers):
+            assert owner.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(1)
+        with open(log_path, "wb") as log:
+            user = subprocess.Popen(
+                [sys.executable, "-m", "billrun.cli", "worker", "--pool", "solo", "--concurrency", "1"],
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + 60
+            while "ready." not in log_path.read_text(errors="replace"):
+                assert user.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
+                time.sleep(0.2)
+            assert "using an embedded server started by another billrun process" in log_path.read_text()
+            os.killpg(owner.pid, signal.SIGTERM)
+            owner.wait(timeout=60)
+            assert user.wait(timeout=60) is not None
+        assert "has stopped with the billrun process that started it" in log_path.read_text()
+    finally:
+        for proc in (owner, user):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)

@@ -152,3 +152,20 @@ def test_the_front_door_and_offline_docs(app_client: TestClient) -> None:
     bundle = root.get("/api/docs/assets/swagger-ui-bundle.js")
     assert bundle.status_code == 200 and len(bundle.content) > 100_000
     assert root.get("/api/docs/assets/swagger-ui.css").status_code == 200
+
+
+def test_metrics_can_require_a_bearer_token(app_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from billrun.config import get_settings
+
+    root = TestClient(app_client.app)
+    assert root.get("/metrics").status_code == 200  # unset: open, as before
+    monkeypatch.setenv("BILLRUN_METRICS_TOKEN", "s3cret")
+    get_settings.cache_clear()
+    try:
+        assert root.get("/metrics").status_code == 401
+        assert root.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+        scraped = root.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert scraped.status_code == 200 and "billrun_billing_runs" in scraped.text
+    finally:
+        monkeypatch.delenv("BILLRUN_METRICS_TOKEN")
+        get_settings.cache_clear()

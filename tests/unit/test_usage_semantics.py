@@ -241,4 +241,5 @@ def test_seat_events_at_the_same_instant_resolve_to_the_later_received() -> None
     timeline = SeatTimeline.build(events, "editor", frozenset({"cust-1"}))
     assert timeline.balance_at(dt.datetime(2024, 1, 11, tzinfo=dt.UTC)) == 3
     assert timeline.balance_at(dt.datetime(2024, 1, 12, 12, tzinfo=dt.UTC)) == 3  # "x" was overridden to 01-13
-    assert timeline.day_max(d("2024-01-13")) == 3 and timeline.opening(d("2024-01-14")) == 1
+    # "x" moved to 01-13 00:00 and set 1 there: 3 was never held during 01-13
+    assert timeline.day_max(d("2024-01-13")) == 1 and timeline.opening(d("2024-01-14")) == 1

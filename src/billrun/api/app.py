@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import kombu.exceptions
+import psycopg
+import redis.exceptions
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError
+from sqlalchemy.exc import OperationalError as SqlOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billrun import __version__, metrics
 from billrun.api import schemas
 from billrun.api.errors import ApiError, validation_error
 from billrun.api.http import API_VERSION, JSONResponse
+from billrun.api.limits import BodyTooLarge, RequestLimits
 from billrun.api.routers import billing, catalog, customers, events, invoices, schedules, tax_rates
+from billrun.config import get_settings
 from billrun.store.db import unit_of_work
 from billrun.validation import FieldError, ValidationFailed
 
@@ -58,9 +66,17 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus_metrics() -> Response:
-        """The Prometheus scrape target. It carries no tenant data (totals only), so like ``/healthz`` it needs
-        no credentials; keep it off the public edge."""
+    def prometheus_metrics(request: Request) -> Response:
+        """The Prometheus scrape target. It carries no tenant data (totals only); with BILLRUN_METRICS_TOKEN set
+        it also needs that bearer token."""
+        token = get_settings().metrics_token
+        presented = request.headers.get("authorization", "")
+        if token and not hmac.compare_digest(presented.encode(), f"Bearer {token}".encode()):
+            return JSONResponse(
+                {"error": {"type": "unauthorized", "message": "a bearer token is required"}},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         with unit_of_work() as session:
             body = metrics.render(session)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -113,6 +129,45 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         )
         return JSONResponse({"error": {"type": kind, "message": str(exc.detail)}}, status_code=exc.status_code)
 
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(_: Request, exc: BodyTooLarge) -> Response:
+        return JSONResponse(
+            {"error": {"type": "payloadTooLarge", "message": "the request body is too large"}}, status_code=413
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(_: Request, exc: IntegrityError) -> Response:
+        """A constraint the validation did not foresee (a concurrent duplicate, say): the caller's fault, told as
+        such, never a 500. The transaction has rolled back: nothing was written."""
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or "a constraint"
+        if isinstance(exc.orig, psycopg.errors.UniqueViolation):
+            return JSONResponse(
+                {"error": {"type": "conflict", "message": f"a resource with these values exists ({constraint})"}},
+                status_code=409,
+            )
+        error = FieldError("invalidValue", f"the request violates {constraint}", "")
+        return JSONResponse(validation_error([error]).body(), status_code=400)
+
+    @app.exception_handler(DataError)
+    async def data_error(_: Request, exc: DataError) -> Response:
+        error = FieldError("invalidFormat", "a value is out of the range the database can store", "")
+        return JSONResponse(validation_error([error]).body(), status_code=400)
+
+    @app.exception_handler(SqlOperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(redis.exceptions.ConnectionError)
+    @app.exception_handler(redis.exceptions.TimeoutError)
+    @app.exception_handler(kombu.exceptions.OperationalError)
+    async def unavailable(_: Request, exc: Exception) -> Response:
+        """PostgreSQL or Redis is restarting or out of reach: retryable, and said so. The pool drops broken
+        connections (pre-ping), so the API recovers by itself once the server is back."""
+        log.warning("dependency unavailable", error=str(exc).splitlines()[0][:300])
+        return JSONResponse(
+            {"error": {"type": "serviceUnavailable", "message": "a backing service is unavailable; retry shortly"}},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:
         correlation = str(uuid.uuid4())
@@ -122,4 +177,5 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
             status_code=500,
         )
 
+    app.add_middleware(RequestLimits)
     return app

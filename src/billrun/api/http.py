@@ -57,7 +57,9 @@ def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         raise field_error("", "invalidJson", "request body must be JSON (empty body)")
     try:
-        return jsonutil.loads(raw)
+        return jsonutil.loads_untrusted(raw)
+    except jsonutil.UnsafeJson as exc:
+        raise field_error(exc.key, "invalidFormat", str(exc)) from exc
     except json.JSONDecodeError as exc:
         raise field_error("", "invalidJson", f"{exc.msg}: line {exc.lineno} column {exc.colno}") from exc
     except UnicodeDecodeError as exc:
@@ -99,19 +101,23 @@ def caller(request: Request) -> Caller:
         key, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise unauthorized() from exc
+    if not key or len(key) > 64 or "\x00" in key + secret:  # no such key exists; PostgreSQL refuses NUL
+        raise unauthorized()
     with unit_of_work() as session:
         stored = credential(session, key)
-        if stored is None:
-            raise unauthorized()
-        found = _caller_of(stored.account, key)
-    verified_key = (stored.secret_hash, _secret_digest(secret))
+        found = _caller_of(stored.account, key) if stored is not None else None
+    verified_key = (stored.secret_hash if stored else "", _secret_digest(secret))
     with _verified_lock:
-        known = verified_key in _verified
+        known = stored is not None and verified_key in _verified
     if not known:
-        if not verify_secret(secret, stored.secret_hash):
+        address = request.client.host if request.client else "unknown"
+        ratelimit.check_failed_auth(key, address)  # before the slow hash: guessing costs the guesser, not us
+        if stored is None or found is None or not verify_secret(secret, stored.secret_hash):
+            ratelimit.count_failed_auth(key, address)
             raise unauthorized()
         with _verified_lock:
             _verified.add(verified_key)
+    assert found is not None
     ratelimit.check(found.api_key, found.rate_limit_per_minute)
     return found
 
@@ -206,6 +212,7 @@ class Query:
 
     def __init__(self, request: Request) -> None:
         self.params = request.query_params
+        self.path = request.url.path
         self.errors: list[FieldError] = []
 
     def get(self, name: str) -> str | None:
@@ -280,6 +287,11 @@ class Page:
     before: tuple[Any, str] | None
     descending: bool
     sort_by: str
+    scope: str  # the list and sort a cursor belongs to
+
+
+def _cursor_tag(scope: str) -> str:
+    return hashlib.sha256(scope.encode()).hexdigest()[:12]
 
 
 def page_params(query: Query, sort_fields: Sequence[str] = ()) -> Page:
@@ -298,22 +310,36 @@ def page_params(query: Query, sort_fields: Sequence[str] = ()) -> Page:
     after, before = query.get("after"), query.get("before")
     if after and before:
         query.errors.append(FieldError("conflictingFields", "give either after or before, not both", "after"))
+    scope = f"{query.path}|{sort_by or ''}"
     cursors: list[tuple[Any, str] | None] = []
     for name, value in (("after", after), ("before", before)):
-        if value is None:
-            cursors.append(None)
-            continue
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode())
-            assert isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[1], str)
-            cursors.append((decoded[0], decoded[1]))
-        except (ValueError, AssertionError, UnicodeDecodeError, binascii.Error):
-            query.errors.append(FieldError("invalidFormat", f"{name} is not a valid cursor", name))
-            cursors.append(None)
+        cursors.append(None if value is None else _decode_cursor(query, name, value, scope))
     query.raise_if_errors()
-    return Page(limit, cursors[0], cursors[1], order == "DESC", sort_by or "")
+    return Page(limit, cursors[0], cursors[1], order == "DESC", sort_by or "", scope)
 
 
-def encode_cursor(sort_value: Any, row_id: str) -> str:
-    raw = json.dumps([sort_value, row_id], default=str).encode()
+def _decode_cursor(query: Query, name: str, value: str, scope: str) -> tuple[Any, str] | None:
+    """A cursor this list and sort handed out: [tag of the list and sort, sort value, row id]. Anything else,
+    a cursor of another list or sort included, is 400 ``invalidFormat`` (its sort value is checked against
+    the column's type when the page is read)."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode())
+        valid = (
+            isinstance(decoded, list)
+            and len(decoded) == 3
+            and decoded[0] == _cursor_tag(scope)
+            and isinstance(decoded[1], str | int | None)
+            and isinstance(decoded[2], str)
+        )
+        if valid:
+            uuid.UUID(decoded[2])
+            return decoded[1], decoded[2]
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        pass
+    query.errors.append(FieldError("invalidFormat", f"{name} is not a cursor of this list and sort", name))
+    return None
+
+
+def encode_cursor(scope: str, sort_value: Any, row_id: str) -> str:
+    raw = json.dumps([_cursor_tag(scope), sort_value, row_id], default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

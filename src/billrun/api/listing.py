@@ -9,9 +9,10 @@ from fastapi.responses import Response
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from billrun.api.errors import field_error
 from billrun.api.http import JSONResponse, Page, encode_cursor
 from billrun.store.db import unit_of_work
-from billrun.store.paging import keyset
+from billrun.store.paging import BadCursor, keyset
 
 
 def _cursor_value(value: Any) -> Any:
@@ -30,16 +31,19 @@ def list_page(
     """One page in the list envelope. ``serialize_rows`` serialises the whole page in the page's own session
     (so related rows can be loaded in one query, not one unit of work per row)."""
     with unit_of_work() as session:
-        chunk = keyset(
-            session,
-            stmt,
-            sort_column,
-            id_column,
-            limit=page.limit,
-            descending=page.descending,
-            after=page.after,
-            before=page.before,
-        )
+        try:
+            chunk = keyset(
+                session,
+                stmt,
+                sort_column,
+                id_column,
+                limit=page.limit,
+                descending=page.descending,
+                after=page.after,
+                before=page.before,
+            )
+        except BadCursor as exc:
+            raise field_error("after" if page.after else "before", "invalidFormat", str(exc)) from exc
         if serialize_rows is not None:
             items = serialize_rows(session, chunk.rows)
         else:
@@ -48,7 +52,7 @@ def list_page(
         key = sort_column.key
 
         def cursor(row: Any) -> str:
-            return encode_cursor(_cursor_value(getattr(row, key)), str(row.id))
+            return encode_cursor(page.scope, _cursor_value(getattr(row, key)), str(row.id))
 
         after = cursor(chunk.rows[-1]) if chunk.rows and chunk.more_after else None
         before = cursor(chunk.rows[0]) if chunk.rows and chunk.more_before else None

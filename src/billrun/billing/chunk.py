@@ -46,7 +46,7 @@ from billrun.store import stats
 from billrun.store import usage as usage_repo
 from billrun.store.bulk import copy_mapped
 from billrun.store.common import one_of
-from billrun.store.db import unit_of_work
+from billrun.store.db import connection_lost, unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule, Invoice
 
 log = structlog.get_logger(__name__)
@@ -109,14 +109,19 @@ def prefetch(
     return found
 
 
-def execute_chunk(run_ids: Sequence[uuid.UUID], trigger: str | None = None) -> list[Outcome]:
+def execute_chunk(
+    run_ids: Sequence[uuid.UUID], trigger: str | None = None, token: uuid.UUID | None = None
+) -> list[Outcome]:
     """Execute a chunk of runs exactly once (SPEC §6.3 "Chunks"): one short transaction claims them all, one
     transaction computes and persists them all. If that transaction fails (a safety bound, a bad input, a
     deadlock), the claimed runs are executed again one per transaction, so one bad run never fails the
-    others; each keeps its claim token, so nobody else can have taken them in between."""
+    others; each keeps its claim token, so nobody else can have taken them in between.
+
+    ``token``: the claim token to use; the same task retried passes the same one, and takes back the runs it
+    had claimed before a database blip. A lost connection is raised, for the task to retry in seconds."""
     started = time.perf_counter()
     now = real_now()
-    token = uuid.uuid4()
+    token = token or uuid.uuid4()
     with unit_of_work() as session:
         claimed = run_repo.claim_many(session, run_ids, token, now, dt.timedelta(seconds=get_settings().lease_seconds))
     outcomes = {run_id: Outcome(run_id, "SKIPPED") for run_id in run_ids}
@@ -124,6 +129,8 @@ def execute_chunk(run_ids: Sequence[uuid.UUID], trigger: str | None = None) -> l
         try:
             outcomes.update(_persist_together(claimed, token, trigger))
         except Exception as exc:
+            if connection_lost(exc):
+                raise
             log.warning(
                 "chunk failed as one transaction; executing its runs one by one", size=len(claimed), error=str(exc)
             )
@@ -141,6 +148,7 @@ def execute_chunk(run_ids: Sequence[uuid.UUID], trigger: str | None = None) -> l
         completed=statuses.count("COMPLETED"),
         failed=statuses.count("FAILED"),
         skipped=statuses.count("SKIPPED"),
+        deferred=statuses.count("DEFERRED"),
         trigger=trigger,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
@@ -151,13 +159,23 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
     outcomes: dict[uuid.UUID, Outcome] = {}
     billed: list[dict[str, Any]] = []  # logged once the transaction has committed
     with unit_of_work() as session:
+        run_repo.bound_transaction(session, get_settings().lease_seconds)
         # a crash loses this whole transaction and the tick re-claims the runs: durability can wait (§6.3)
         if get_settings().chunk_synchronous_commit_off:
             session.execute(text("SET LOCAL synchronous_commit = off"))
-        schedule_ids = sorted(
-            set(session.execute(select(BillingRun.billing_schedule_id).where(one_of(BillingRun.id, run_ids))).scalars())
-        )
-        run_repo.lock_schedules(session, schedule_ids)  # before reading any input: late events see us (§5.7)
+        schedule_of: dict[uuid.UUID, uuid.UUID] = {
+            row.id: row.billing_schedule_id
+            for row in session.execute(
+                select(BillingRun.id, BillingRun.billing_schedule_id).where(one_of(BillingRun.id, run_ids))
+            )
+        }
+        # before reading any input, so that late events see us (§5.7); a schedule that someone else holds for
+        # long (a stalled worker) is not waited for: its runs go back to the next tick
+        locked = run_repo.lock_schedules(session, sorted(set(schedule_of.values())))
+        deferred = [run_id for run_id, schedule_id in schedule_of.items() if schedule_id not in locked]
+        run_repo.release_runs(session, deferred, token, real_now())
+        outcomes.update({run_id: Outcome(run_id, "DEFERRED") for run_id in deferred})
+        run_ids = [run_id for run_id in run_ids if schedule_of.get(run_id) in locked]
         # plain rows: the runs are read for their keys and written back in one statement (complete_many)
         runs = [
             r
@@ -168,17 +186,18 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
                     BillingRun.intended_drafting_date,
                     BillingRun.trigger,
                     BillingRun.claim_token,
+                    BillingRun.status,
                 )
                 .where(one_of(BillingRun.id, run_ids))
                 .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
                 .with_for_update()
             )
-            if r.claim_token == token
+            if r.claim_token == token and r.status == "IN_PROGRESS"
         ]
         schedules = list(
             session.execute(
                 select(BillingSchedule)
-                .where(one_of(BillingSchedule.id, schedule_ids))
+                .where(one_of(BillingSchedule.id, sorted(locked)))
                 .options(defer(BillingSchedule.integration_ids))  # JSON that billing never reads
             ).scalars()
         )

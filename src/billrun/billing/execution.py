@@ -9,12 +9,12 @@ together, and a unique index on live invoices per (schedule, drafting date) back
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -22,15 +22,15 @@ if TYPE_CHECKING:
 
 from billrun import metrics
 from billrun.billing.clock import real_now
-from billrun.billing.invoicing import LIVE_EDITABLE, new_invoice, write_draft
+from billrun.billing.invoicing import LIVE_EDITABLE, apply_draft, new_invoice
 from billrun.billing.loading import ScheduleContext, SqlRatingData, load_context, on_demand_days
 from billrun.config import get_settings
 from billrun.domain.invoice import InvoiceDraft, SafetyBoundExceeded, compute_invoice
 from billrun.store import runs as run_repo
-from billrun.store.db import unit_of_work
+from billrun.store.db import connection_lost, unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 RETRY_BACKOFF = [
     dt.timedelta(minutes=1),
     dt.timedelta(minutes=5),
@@ -47,7 +47,7 @@ class PermanentRunError(Exception):
 @dataclass(frozen=True)
 class Outcome:
     run_id: uuid.UUID
-    status: str  # COMPLETED, SKIPPED (nothing to do), FAILED
+    status: str  # COMPLETED, SKIPPED (nothing to do), DEFERRED (schedule busy: back to the tick), FAILED
     invoice_id: uuid.UUID | None = None
 
 
@@ -102,15 +102,19 @@ def claim(run_id: uuid.UUID, now: dt.datetime, *, force: bool = False) -> uuid.U
 def compute_for(
     session: Session, ctx: ScheduleContext, drafting_date: dt.date, prefetched: Prefetched | None = None
 ) -> tuple[InvoiceDraft, SqlRatingData]:
-    data = SqlRatingData(session, ctx)
     if prefetched is not None:  # a chunk's bulk-loaded inputs; anything else still comes from SQL
-        data._usage.update(prefetched.usage)
-        data._values.update(prefetched.values)
-        data._seats.update(prefetched.seats)
-        data.seat_event_ids.update(prefetched.seat_ids)
+        data = SqlRatingData(
+            session,
+            ctx,
+            usage=prefetched.usage,
+            values=prefetched.values,
+            seats=prefetched.seats,
+            seat_event_ids=prefetched.seat_ids,
+        )
         days = prefetched.on_demand
         items = prefetched.items.get(drafting_date)
     else:
+        data = SqlRatingData(session, ctx)
         days = on_demand_days(session, ctx, drafting_date)
         items = None
     try:
@@ -135,16 +139,15 @@ def persist_run(
         return existing.id
     draft, data = compute_for(session, ctx, run.intended_drafting_date, prefetched)
     _pause("computed", run.id)
-    if draft.is_empty:
-        if existing is not None:
-            session.delete(existing)
-        return None
+    if draft.is_empty and existing is None:
+        return None  # a run that bills nothing persists no invoice (SPEC §4.4)
     invoice = existing or new_invoice(ctx, run.intended_drafting_date, clock)
     if existing is None:
         session.add(invoice)
         session.flush()
     invoice.status = "DRAFT"
-    write_draft(session, ctx, invoice, draft, clock, run.id, trigger, data)
+    if not apply_draft(session, ctx, invoice, draft, clock, run.id, trigger, data):
+        return None
     run.billing_start_date = invoice.billing_period_start
     run.billing_end_date = invoice.billing_period_end
     run.warnings = run_warnings(draft.warnings)
@@ -186,33 +189,49 @@ def execute_run(
         return Outcome(run_id, "SKIPPED")
     try:
         with unit_of_work() as session:
+            run_repo.bound_transaction(session, get_settings().lease_seconds)
             run = session.get(BillingRun, run_id)
             assert run is not None
             run_repo.lock_schedule_runs(session, run.billing_schedule_id)
             run = run_repo.lock_run(session, run_id)
-            if run is None or run.claim_token != token:
+            if run is None or run.claim_token != token or run.status != "IN_PROGRESS":
                 return Outcome(run_id, "SKIPPED")
             run_clock = clock or real_now()
             invoice_id = persist_run(session, run, run_clock, trigger or run.trigger, prefetched)
             mark_completed(run, invoice_id, run_clock, trigger)
             _pause("before-commit", run_id)
+            billed = {
+                "run_id": str(run_id),
+                "schedule_id": str(run.billing_schedule_id),
+                "account_id": str(run.account_id),
+                "drafting_date": run.intended_drafting_date.isoformat(),
+                "invoice_id": str(invoice_id) if invoice_id else None,
+                "trigger": trigger or run.trigger,
+            }
+        log.info("billing run completed", **billed)
         _pause("after-commit", run_id)
         return Outcome(run_id, "COMPLETED", invoice_id)
     except Exception as exc:  # recorded, then reported; a failed run never blocks the others
+        if connection_lost(exc):
+            raise  # the database is away: nothing can be recorded now; the task retries in seconds
         # Bad inputs and broken invariants will fail again; database and broker errors are transient.
         permanent = isinstance(exc, PermanentRunError | AssertionError | ValueError | KeyError | TypeError)
-        record_failure(run_id, exc, permanent=permanent, retry=trigger != "TIME_TRAVELLER")
+        if not record_failure(run_id, exc, token, permanent=permanent, retry=trigger != "TIME_TRAVELLER"):
+            return Outcome(run_id, "SKIPPED")  # someone else holds the run now (our lease ran out)
         return Outcome(run_id, "FAILED")
 
 
-def record_failure(run_id: uuid.UUID, exc: BaseException, *, permanent: bool, retry: bool = True) -> None:
+def record_failure(
+    run_id: uuid.UUID, exc: BaseException, token: uuid.UUID, *, permanent: bool, retry: bool = True
+) -> bool:
     """FAILED with lastError and nextRetryAt (null when it will not be retried), an ERROR log and the
-    failure counter (SPEC §6.6)."""
+    failure counter (SPEC §6.6). Only while the run is still ours (``token``): a worker that stalled past its
+    lease must not mark a run that another worker has taken over or completed. False when it was not ours."""
     now = real_now()
     with unit_of_work() as session:
         run = run_repo.lock_run(session, run_id)
-        if run is None:
-            return
+        if run is None or run.claim_token != token or run.status != "IN_PROGRESS":
+            return False
         run.status = "FAILED"
         run.lease_expires_at = None
         run.claim_token = None
@@ -228,10 +247,14 @@ def record_failure(run_id: uuid.UUID, exc: BaseException, *, permanent: bool, re
             run.next_retry_at = now + RETRY_BACKOFF[attempt - 1]
         run.updated_at = now
         log.error(
-            "billing run failed: run=%s schedule=%s date=%s error=%s",
-            run.id,
-            run.billing_schedule_id,
-            run.intended_drafting_date,
-            run.last_error["message"],
+            "billing run failed",
+            run_id=str(run.id),
+            account_id=str(run.account_id),
+            schedule_id=str(run.billing_schedule_id),
+            drafting_date=run.intended_drafting_date.isoformat(),
+            error=run.last_error["message"],
+            permanent=permanent,
+            next_retry_at=run.next_retry_at.isoformat() if run.next_retry_at else None,
         )
     metrics.incr("billrun_billing_runs_failed_total")
+    return True

@@ -12,8 +12,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from billrun import ENGINE_VERSION
 from billrun.billing.loading import ScheduleContext, SqlRatingData, metric_json, price_snapshot
@@ -22,6 +23,8 @@ from billrun.domain.money import plain_decimal, round_money
 from billrun.ids import uuid7
 from billrun.store.bulk import copy_mapped
 from billrun.store.models import (
+    BillingRun,
+    BillingSchedule,
     CalculationSnapshot,
     Invoice,
     InvoiceLineItem,
@@ -169,7 +172,7 @@ def snapshot_body(
                 "eventCount": v.event_count,
                 "invalidPropertyValues": v.invalid_property_values,
             }
-            for (mid, w), v in data._usage.items()
+            for (mid, w), v in data.usage_read.items()
         ],
         "eventValues": [
             {
@@ -177,11 +180,11 @@ def snapshot_body(
                 "window": [w.start.isoformat(), w.end.isoformat()],
                 "values": [None if x is None else str(x) for x in values],
             }
-            for (mid, w), values in data._values.items()
+            for (mid, w), values in data.values_read.items()
         ],
         "seatTimelines": {
             seat_type: [[ts.isoformat(), total] for ts, total in timeline.changes]
-            for seat_type, timeline in data._seats.items()
+            for seat_type, timeline in data.seats_read.items()
         },
         "seatEventIds": {k: list(v) for k, v in data.seat_event_ids.items()},
         "lines": lines,
@@ -307,7 +310,7 @@ def insert_rows(session: Session, rows: Sequence[DraftRows]) -> None:
         copy_mapped(session, model, chosen)
 
 
-def write_draft(
+def apply_draft(
     session: Session,
     ctx: ScheduleContext,
     invoice: Invoice,
@@ -316,8 +319,15 @@ def write_draft(
     run_id: uuid.UUID | None,
     trigger: str,
     data: SqlRatingData,
-) -> None:
-    """Replace the ENGINE lines, groups and totals of ``invoice`` with ``draft``, keeping its MANUAL lines."""
+) -> bool:
+    """The one rule for a calculation written over a live (DRAFT or IN_PROGRESS) engine invoice, used by a
+    run's re-execution and by a late-event recalculation alike: its ENGINE lines are replaced by ``draft``'s.
+
+    When the calculation bills nothing any more (an ON_DEMAND day whose events were voided or moved) and the
+    invoice holds no MANUAL line, the invoice is deleted as ``DELETE`` deletes it (SPEC §4.14: the run stays
+    COMPLETED with ``invoiceId: null``), because a run that bills nothing persists no invoice (§4.4). MANUAL
+    lines keep an invoice alive with its engine lines gone. Returns False when the invoice was deleted."""
+    # the ENGINE lines, groups and totals are replaced; MANUAL lines stay
     session.execute(
         delete(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id, InvoiceLineItem.source == "ENGINE")
     )
@@ -327,11 +337,23 @@ def write_draft(
             select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id).order_by(InvoiceLineItem.index)
         ).scalars()
     )
+    if draft.is_empty and not manual:
+        session.execute(update(BillingRun).where(BillingRun.invoice_id == invoice.id).values(invoice_id=None))
+        session.execute(
+            update(BillingSchedule).where(BillingSchedule.last_invoice_id == invoice.id).values(last_invoice_id=None)
+        )
+        session.delete(invoice)
+        session.flush()
+        return False
     rows = draft_rows(ctx, invoice.id, invoice.currency, draft, clock, run_id, trigger, data, manual)
     for column, value in rows.totals.items():
         setattr(invoice, column, value)
+        # written even when equal: Decimal("0") == Decimal("0.00"), and the stored scale must be the
+        # calculation's, as the chunk path's COPY writes it
+        flag_modified(invoice, column)
     session.flush()  # the invoice row exists (and holds its new totals) before its lines reference it
     insert_rows(session, [rows])
+    return True
 
 
 WARNING_TEXT = {

@@ -318,14 +318,32 @@ def on_demand_days(session: Session, ctx: ScheduleContext, up_to: dt.date) -> di
 
 
 class SqlRatingData:
-    """:class:`billrun.domain.pricing.RatingData` answered by PostgreSQL, cached per calculation."""
+    """:class:`billrun.domain.pricing.RatingData` answered by PostgreSQL, cached per calculation.
 
-    def __init__(self, session: Session, ctx: ScheduleContext) -> None:
+    A chunk hands in what it loaded in bulk for the schedule (``usage``, ``values``, ``seats``,
+    ``seat_event_ids``), which may cover several of its runs; anything else is read by its own query. Either
+    way, ``usage_read``, ``values_read`` and ``seats_read`` hold exactly what this calculation asked for, in
+    the order it asked: the audit snapshot records those, so it is the same whichever path computed it."""
+
+    def __init__(
+        self,
+        session: Session,
+        ctx: ScheduleContext,
+        *,
+        usage: dict[tuple[str, DateRange], UsageValue] | None = None,
+        values: dict[tuple[str, DateRange], tuple[Decimal | None, ...]] | None = None,
+        seats: dict[str, SeatTimeline] | None = None,
+        seat_event_ids: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.session, self.ctx = session, ctx
-        self._usage: dict[tuple[str, DateRange], UsageValue] = {}
-        self._values: dict[tuple[str, DateRange], tuple[Decimal | None, ...]] = {}
-        self._seats: dict[str, SeatTimeline] = {}
-        self.seat_event_ids: dict[str, tuple[str, ...]] = {}
+        self._usage = dict(usage or {})
+        self._values = dict(values or {})
+        self._seats = dict(seats or {})
+        self._seat_event_ids = dict(seat_event_ids or {})
+        self.usage_read: dict[tuple[str, DateRange], UsageValue] = {}
+        self.values_read: dict[tuple[str, DateRange], tuple[Decimal | None, ...]] = {}
+        self.seats_read: dict[str, SeatTimeline] = {}
+        self.seat_event_ids: dict[str, tuple[str, ...]] = {}  # of the seat types read
 
     def usage(self, metric_id: str, window: DateRange) -> UsageValue:
         key = (metric_id, window)
@@ -333,6 +351,7 @@ class SqlRatingData:
             self._usage[key] = usage_repo.aggregate(
                 self.session, self.ctx.row.account_id, self.ctx.metrics[metric_id], self.ctx.aliases, window
             )
+        self.usage_read[key] = self._usage[key]
         return self._usage[key]
 
     def event_values(self, metric_id: str, window: DateRange) -> tuple[Decimal | None, ...]:
@@ -341,12 +360,14 @@ class SqlRatingData:
             self._values[key] = usage_repo.event_values(
                 self.session, self.ctx.row.account_id, self.ctx.metrics[metric_id], self.ctx.aliases, window
             )
+        self.values_read[key] = self._values[key]
         return self._values[key]
 
     def seat_timeline(self, seat_type: str) -> SeatTimeline:
         if seat_type not in self._seats:
             rows = usage_repo.seat_rows(self.session, self.ctx.row.account_id, seat_type, self.ctx.aliases)
-            records = rows
-            self._seats[seat_type] = SeatTimeline.build(records, seat_type, self.ctx.aliases)
-            self.seat_event_ids[seat_type] = tuple(r.id for r in rows)
+            self._seats[seat_type] = SeatTimeline.build(rows, seat_type, self.ctx.aliases)
+            self._seat_event_ids[seat_type] = tuple(r.id for r in rows)
+        self.seats_read[seat_type] = self._seats[seat_type]
+        self.seat_event_ids[seat_type] = self._seat_event_ids[seat_type]
         return self._seats[seat_type]

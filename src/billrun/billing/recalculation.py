@@ -22,7 +22,7 @@ from billrun import metrics
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
 from billrun.billing.execution import PermanentRunError, compute_for
-from billrun.billing.invoicing import LIVE_EDITABLE, write_draft
+from billrun.billing.invoicing import LIVE_EDITABLE, apply_draft
 from billrun.billing.loading import load_context
 from billrun.config import get_settings
 from billrun.store import customers as customer_repo
@@ -265,7 +265,9 @@ def settle(schedule_id: uuid.UUID) -> list[uuid.UUID] | None:
 
 
 def recalculate_invoice(session: Session, invoice: Invoice, clock: dt.datetime | None = None) -> bool:
-    """Recompute an engine invoice in place (same id, new calculatedAt). False when it is not editable."""
+    """Recompute an engine invoice in place (same id, new calculatedAt) under the rule of
+    :func:`billrun.billing.invoicing.apply_draft`. False when it is not editable or was deleted because it
+    bills nothing any more."""
     if invoice.status not in LIVE_EDITABLE or invoice.billing_schedule_id is None or invoice.drafting_date is None:
         return False
     run_repo.lock_schedule_runs(session, invoice.billing_schedule_id)
@@ -277,11 +279,8 @@ def recalculate_invoice(session: Session, invoice: Invoice, clock: dt.datetime |
     ctx = load_context(session, schedule)
     draft, data = compute_for(session, ctx, invoice.drafting_date)
     when = clock or schedule_now(session, schedule)
-    if draft.is_empty:
-        return False
-    write_draft(session, ctx, invoice, draft, when, invoice.billing_run_id, "RECALCULATION", data)
     session.execute(delete(RecalculationRequest).where(RecalculationRequest.invoice_id == invoice.id))
-    return True
+    return apply_draft(session, ctx, invoice, draft, when, invoice.billing_run_id, "RECALCULATION", data)
 
 
 def _drain(invoice_ids: list[uuid.UUID]) -> None:

@@ -197,10 +197,22 @@ class ScheduleSpec:
 # --- canonical JSON -> specs ---------------------------------------------------------------------------------
 
 
+#: The billing safety bound on stored amounts (the API refuses more at input): a price of 1E+999999999 stored
+#: by an older version would otherwise keep a worker busy for minutes turning it into an exact fraction.
+MAX_AMOUNT_ADJUSTED_EXPONENT = 30
+
+
+class AmountOutOfRange(ValueError):
+    """A stored amount too large or too fine to bill: the run fails permanently with this message."""
+
+
 def _dec(value: Any, default: Decimal | None = None) -> Decimal | None:
     if value is None:
         return default
-    return Decimal(str(value))
+    number = Decimal(str(value))
+    if not number.is_finite() or (number and abs(number.adjusted()) > MAX_AMOUNT_ADJUSTED_EXPONENT):
+        raise AmountOutOfRange(f"the stored amount {str(value)[:40]} is outside the range billrun bills")
+    return number
 
 
 def _req_dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:

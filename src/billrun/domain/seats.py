@@ -82,22 +82,21 @@ class SeatTimeline:
         return balance
 
     def opening(self, day: dt.date) -> int:
-        """b just before ``day`` 00:00Z (SPEC §4.7.1)."""
+        """b as ``day`` opens, at 00:00:00Z. An event at exactly that instant is included: b(t) includes an
+        event at exactly t (SPEC §4.7.1), so a balance set at midnight is the one held for the whole day, and
+        the balance it replaced is never held during ``day``."""
         start, _ = window_bounds(DateRange(day, day))
-        balance = 0
-        for ts, total in self.changes:
-            if ts >= start:
-                break
-            balance = total
-        return balance
+        return self.balance_at(start)
 
     def changes_within(self, window: DateRange) -> list[tuple[dt.datetime, int]]:
         start, end = window_bounds(window)
         return [(ts, total) for ts, total in self.changes if start <= ts < end]
 
     def day_max(self, day: dt.date) -> int:
-        """The largest b during ``day``: a seat removed during the day still counts for it."""
-        return max([self.opening(day), *(total for _, total in self.changes_within(DateRange(day, day)))])
+        """The largest b during ``day``: the balance as the day opens and every balance set later that day (a
+        seat removed during the day still counts for it)."""
+        start, end = window_bounds(DateRange(day, day))
+        return max([self.balance_at(start), *(total for ts, total in self.changes if start < ts < end)])
 
     def max_over(self, window: DateRange) -> int:
         return max(self.day_max(d) for d in window.each_day())

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import psycopg
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billrun import jsonutil
@@ -72,3 +74,15 @@ def dispose_engines() -> None:
 
 
 _known_urls: set[str] = set()
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database went away (a restart, a dropped or terminated connection), as opposed
+    to a statement that failed: the work can simply be tried again on a new connection in a moment."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", exc)
+    if not isinstance(orig, psycopg.OperationalError):
+        return False
+    sqlstate = orig.sqlstate
+    return sqlstate is None or sqlstate.startswith(("08", "57P", "25P03"))

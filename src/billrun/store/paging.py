@@ -20,16 +20,31 @@ class Slice:
     more_after: bool
 
 
+class BadCursor(ValueError):
+    """A cursor whose sort value is not of the sort column's type."""
+
+
 def _coerce(column: InstrumentedAttribute[Any], value: Any) -> Any:
     if value is None:
         return None
     column_type = column.property.columns[0].type
-    if isinstance(column_type, DateTime):
-        return dt.datetime.fromisoformat(str(value))
-    if isinstance(column_type, Date):
-        return dt.date.fromisoformat(str(value))
-    if isinstance(column_type, Numeric):
-        return Decimal(str(value))
+    try:
+        if isinstance(column_type, DateTime):
+            parsed = dt.datetime.fromisoformat(str(value))
+            if parsed.tzinfo is None:
+                raise ValueError("naive timestamp")
+            return parsed
+        if isinstance(column_type, Date):
+            return dt.date.fromisoformat(str(value))
+        if isinstance(column_type, Numeric):
+            number = Decimal(str(value))
+            if not number.is_finite() or abs(number.adjusted()) > 40:
+                raise ValueError("out of range")
+            return number
+    except (ValueError, ArithmeticError):
+        raise BadCursor(f"the cursor's position {str(value)[:40]!r} does not fit this list") from None
+    if isinstance(value, int) or len(str(value)) > 1000:
+        raise BadCursor("the cursor's position does not fit this list")
     return value
 
 

@@ -7,7 +7,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from psycopg.errors import DeadlockDetected, LockNotAvailable
 from sqlalchemy import and_, case, or_, select, text, true, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from billrun import jsonutil
@@ -126,15 +128,61 @@ def try_lock_schedule_shared(session: Session, schedule_id: uuid.UUID) -> bool:
     )
 
 
-def lock_schedules(session: Session, schedule_ids: Sequence[uuid.UUID]) -> None:
-    """:func:`lock_schedule_runs` for many schedules, always in id order so that two chunks cannot deadlock."""
-    if schedule_ids:
+#: How long a billing transaction waits for a lock another session holds before giving up (and deferring or
+#: retrying the run): a stalled process must never stop everyone else (README "Security").
+LOCK_WAIT_SECONDS = 5
+
+
+def bound_transaction(session: Session, lease_seconds: int) -> None:
+    """Make the run's lease mean something in PostgreSQL: this transaction waits at most
+    :data:`LOCK_WAIT_SECONDS` for a lock, no statement runs longer than the lease, and if its process stalls
+    (SIGSTOP, swap, a partition) between statements for longer than the lease, PostgreSQL ends the session
+    and releases its locks: by then the tick has handed the runs to someone else."""
+    session.execute(
+        text(
+            "SELECT set_config('lock_timeout', :wait, true), set_config('statement_timeout', :lease, true), "
+            "set_config('idle_in_transaction_session_timeout', :lease, true)"
+        ),
+        {"wait": f"{LOCK_WAIT_SECONDS}s", "lease": f"{lease_seconds}s"},
+    )
+
+
+def lock_schedules(session: Session, schedule_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """:func:`lock_schedule_runs` for many schedules; returns those now locked. Free locks are taken at once;
+    a busy one (an ingestion or recalculation, a few milliseconds) is waited for, in id order, up to
+    :data:`LOCK_WAIT_SECONDS`; once one wait times out, the remaining busy schedules are left out without
+    waiting: a stalled holder costs the chunk one wait, and its runs go back to the next tick."""
+    if not schedule_ids:
+        return set()
+    locked = set(
         session.execute(
             text(
-                "SELECT pg_advisory_xact_lock(hashtextextended('schedule:' || id::text, 0)) "
-                "FROM (SELECT unnest(CAST(:ids AS uuid[])) AS id ORDER BY 1) AS ordered"
+                "SELECT id FROM (SELECT unnest(CAST(:ids AS uuid[])) AS id ORDER BY 1) AS ordered "
+                "WHERE pg_try_advisory_xact_lock(hashtextextended('schedule:' || id::text, 0))"
             ),
             {"ids": sorted(schedule_ids)},
+        ).scalars()
+    )
+    for schedule_id in sorted(set(schedule_ids) - locked):
+        try:
+            with session.begin_nested():
+                lock_schedule_runs(session, schedule_id)
+        except OperationalError as exc:
+            if not isinstance(exc.orig, LockNotAvailable | DeadlockDetected):
+                raise
+            break
+        locked.add(schedule_id)
+    return locked
+
+
+def release_runs(session: Session, run_ids: Sequence[uuid.UUID], token: uuid.UUID, now: dt.datetime) -> None:
+    """Give back claimed runs that cannot be executed now: SCHEDULED again and due at the next tick."""
+    if run_ids:
+        session.execute(
+            update(BillingRun)
+            .where(one_of(BillingRun.id, run_ids), BillingRun.claim_token == token)
+            .values(status="SCHEDULED", claim_token=None, lease_expires_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -143,7 +191,8 @@ def claim_many(
 ) -> list[uuid.UUID]:
     """Claim (short transaction) every run of a chunk that is not COMPLETED, DEPRECATED or IN_PROGRESS under a
     live lease, with one token and one lease (SPEC §6.3 step 1). A SCHEDULED run's lease only marks it as
-    queued, so it does not stop the claim."""
+    queued, so it does not stop the claim. Runs IN_PROGRESS under ``token`` itself are claimed again: the same
+    task retried after a database blip takes its own runs back at once instead of waiting for their lease."""
     claimed = session.execute(
         update(BillingRun)
         .where(
@@ -152,7 +201,11 @@ def claim_many(
                 BillingRun.status.in_(["SCHEDULED", "FAILED"]),
                 and_(
                     BillingRun.status == "IN_PROGRESS",
-                    or_(BillingRun.lease_expires_at.is_(None), BillingRun.lease_expires_at <= now),
+                    or_(
+                        BillingRun.lease_expires_at.is_(None),
+                        BillingRun.lease_expires_at <= now,
+                        BillingRun.claim_token == token,
+                    ),
                 ),
             ),
         )

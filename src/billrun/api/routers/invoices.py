@@ -30,6 +30,7 @@ from billrun.store.models import (
     Invoice,
     InvoiceLineItem,
     InvoiceLineItemGroup,
+    Price,
     TaxRate,
 )
 from billrun.validation import Fields
@@ -220,6 +221,12 @@ def get_snapshot(invoice_id: str, who: Caller = Depends(caller)) -> Response:
         )
 
 
+def _deleted_json(invoice: Invoice) -> dict[str, Any]:
+    """A recalculation that bills nothing deletes the invoice (billing.invoicing.apply_draft): answered like
+    Sequence's DELETE, with the object as it was, marked deleted."""
+    return {"id": str(invoice.id), "status": invoice.status, "deleted": True, "lineItems": []}
+
+
 def _action(name: str) -> Any:
     def endpoint(
         invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
@@ -230,7 +237,8 @@ def _action(name: str) -> Any:
                 if name == "draft":
                     lifecycle.apply_action(s, invoice, name)
                     invoice.status = "IN_PROGRESS"
-                    recalculation.recalculate_invoice(s, invoice)
+                    if not recalculation.recalculate_invoice(s, invoice):
+                        return 200, _deleted_json(invoice)
                     invoice.status = "DRAFT"
                 else:
                     lifecycle.apply_action(s, invoice, name)
@@ -258,7 +266,8 @@ def recalculate(
         invoice = _invoice(s, who, invoice_id, lock=True)
         if invoice.status not in ("DRAFT", "IN_PROGRESS"):
             raise invalid_transition(invoice.status, "recalculate")
-        recalculation.recalculate_invoice(s, invoice)
+        if not recalculation.recalculate_invoice(s, invoice):
+            return 200, _deleted_json(invoice)
         return 200, invoice_json(invoice)
 
     return run_mutation(request, who, raw, action)
@@ -440,6 +449,12 @@ def _manual_line_fields(s: Session, who: Caller, v: Fields, invoice: Invoice, pa
             version = taxes.current_versions(s, [rate.id]).get(rate.id)
             out["tax_rate_id"] = rate.id
             out["tax_rate"] = version.amount if version else Decimal(0)
+    if v.has("priceId"):
+        price = owned(s, Price, who.account_id, v.raw("priceId"))
+        if price is None:
+            v.error("priceId", "unknownReference", "priceId does not name a price of this account")
+        else:
+            out["price_id"] = price.id
     if v.has("servicePeriod"):
         period = v.child("servicePeriod")
         if period is not None:
