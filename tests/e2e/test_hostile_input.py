@@ -207,3 +207,40 @@ def test_hostile_values_in_every_field_path_and_query_of_every_operation(api: Ap
                 _raw(api, method, concrete if holes else path, value)
                 sent += 1
     assert sent > 1000
+
+
+def _hostile_values() -> Any:
+    """Hypothesis strategies for the categories of the hostile-input issue, as raw JSON text."""
+    from hypothesis import strategies as st
+
+    digits = st.integers(1, 6000).map(lambda n: "9" * n)
+    exponent = st.integers(-(10**9), 10**9).map(lambda e: f"1e{e}")
+    numbers = st.one_of(digits, exponent, st.sampled_from(["NaN", "Infinity", "-Infinity", str(2**63), "-0"]))
+    surrogate = st.integers(0xD800, 0xDFFF).map(lambda c: f'"x\\u{c:04x}y"')
+    nul = st.text(max_size=20).map(lambda t: json.dumps(t + "\x00" + t))
+    stamps = st.sampled_from(["0001", "0000", "9999", "10000", "2024"]).map(lambda y: f'"{y}-01-01T00:00:00Z"')
+    deep = st.integers(30, 3000).map(lambda n: "[" * n + "]" * n)
+    long_text = st.integers(100_001, 200_000).map(lambda n: '"' + "x" * n + '"')
+    return st.one_of(numbers, surrogate, nul, stamps, deep, long_text, st.sampled_from(HOSTILE_JSON))
+
+
+def test_hypothesis_hostile_values_into_random_fields(api: Api) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    spec = api.client.get("/openapi.json").json()
+    targets = [
+        (method, re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path), field)
+        for method, path, operation in _operations(api)
+        if method in ("POST", "PUT", "PATCH")
+        for field in _body_fields(operation, spec) or ["name"]
+    ]
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(target=st.sampled_from(targets), value=_hostile_values(), nested=st.booleans())
+    def probe(target: tuple[str, str, str], value: str, nested: bool) -> None:
+        method, path, field = target
+        inner = "{" + json.dumps(field) + ": " + value + "}"
+        _raw(api, method, path, '{"items": [' + inner + "]}" if nested else inner)
+
+    probe()

@@ -255,7 +255,7 @@ def test_billrun_run_command_bills_and_re_executes_in_place(app_client: TestClie
         return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
     summary, progress = run()
-    assert summary == {"schedules": 1, "runs": 1, "invoices": 1, "failures": 0, "refused": []}
+    assert summary == {"schedules": 1, "runs": 1, "invoices": 1, "failures": 0, "deferred": 0, "refused": []}
     assert "1/1 runs" in progress
     (first,) = invoices(schedule["id"])
     assert first.net_total == 4 and first.status == "DRAFT"

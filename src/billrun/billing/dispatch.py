@@ -15,6 +15,11 @@ class Dispatcher(Protocol):
 
     def recalculate_pending(self, delay_seconds: float = 0) -> None: ...
 
+    def queue_was_lost(self) -> bool:
+        """True once after the broker lost its queued tasks (restarted empty): what was handed out must be
+        handed out again now, not when its hand-out mark expires."""
+        ...
+
 
 class NoDispatcher:
     """Drops work on the floor: for processes that only read (and for tests of pure planning)."""
@@ -27,6 +32,9 @@ class NoDispatcher:
 
     def recalculate_pending(self, delay_seconds: float = 0) -> None:
         return None
+
+    def queue_was_lost(self) -> bool:
+        return False
 
 
 _dispatcher: Dispatcher = NoDispatcher()

@@ -41,7 +41,7 @@ def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: b
         triggers.reopen_completed(found[-1] if found else None)
     run_ids = [run_id for found in planned for run_id in found]
     invoices: set[uuid.UUID] = set()
-    failures = 0
+    failures = deferred = 0
     done = 0
     size = get_settings().chunk_size
     for start in range(0, len(run_ids), size):
@@ -50,6 +50,8 @@ def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: b
             done += 1
             if outcome.status == "FAILED":
                 failures += 1
+            if outcome.status == "DEFERRED":  # its schedule was busy: the beat's next tick takes it
+                deferred += 1
             if outcome.invoice_id:
                 invoices.add(outcome.invoice_id)
         if progress:
@@ -62,6 +64,7 @@ def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: b
         "runs": len(run_ids),
         "invoices": len(invoices),
         "failures": failures,
+        "deferred": deferred,
         "refused": refused,
     }
 

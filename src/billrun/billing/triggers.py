@@ -47,6 +47,8 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         ).scalars()
         for schedule in pending:
             planning.apply_status_transitions(session, schedule, now)
+    # the broker lost its queue (restarted empty): everything handed out and not yet done goes out again now
+    rehand = dispatcher().queue_was_lost()
     discovered = 0
     claimed_total = 0
     while True:
@@ -61,7 +63,8 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         claimed_total += _hand_out(now, [s.id for s in due])
         if len(due) < 200:
             break
-    claimed_total += _hand_out(now, None)  # retries, expired leases, runs planned by other writers
+    # retries, expired leases, runs planned by other writers (and, after a lost queue, every handed-out run)
+    claimed_total += _hand_out(now, None, rehand=rehand)
     with unit_of_work() as session:
         lifecycle.auto_issue_due(session, now)
     # backstop for the debounced drain: requests whose task was lost, or that waited for a run in flight
@@ -75,8 +78,9 @@ def tick(now: dt.datetime | None = None) -> TickReport:
     return TickReport(discovered, claimed_total)
 
 
-def _hand_out(now: dt.datetime, schedule_ids: list[uuid.UUID] | None) -> int:
-    """Claim due runs (of ``schedule_ids`` only, when given) and enqueue them in chunks; returns how many."""
+def _hand_out(now: dt.datetime, schedule_ids: list[uuid.UUID] | None, *, rehand: bool = False) -> int:
+    """Claim due runs (of ``schedule_ids`` only, when given) and enqueue them in chunks; returns how many.
+    ``rehand``: also the SCHEDULED runs already handed out, whose tasks the broker lost."""
     if schedule_ids == []:
         return 0
     chunk = get_settings().chunk_size
@@ -84,7 +88,7 @@ def _hand_out(now: dt.datetime, schedule_ids: list[uuid.UUID] | None) -> int:
     claimed_total = 0
     while True:
         with unit_of_work() as session:
-            claimed = run_repo.claim_due(session, now, chunk * 10, lease, schedule_ids)
+            claimed = run_repo.claim_due(session, now, chunk * 10, lease, schedule_ids, rehand=rehand)
         for start in range(0, len(claimed), chunk):
             dispatcher().execute_runs([run_id for run_id, _ in claimed[start : start + chunk]])
         claimed_total += len(claimed)

@@ -272,6 +272,8 @@ def claim_due(
     limit: int,
     lease: dt.timedelta,
     schedule_ids: Sequence[uuid.UUID] | None = None,
+    *,
+    rehand: bool = False,
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(run id, schedule id) of runs due for execution on real-clock schedules: SCHEDULED or FAILED and due
     for retry, not already handed to a worker, or IN_PROGRESS with an expired lease. ``SKIP LOCKED`` lets
@@ -280,8 +282,10 @@ def claim_due(
     Claimed runs are marked as handed out until ``now + lease`` (an IN_PROGRESS run whose worker died goes
     back to SCHEDULED), so later ticks do not enqueue them again while they wait in the queue; if the task
     is lost, the mark expires and a later tick hands the run out again. ``schedule_ids`` restricts the claim
-    to those schedules' runs."""
-    handed_out = or_(BillingRun.lease_expires_at.is_(None), BillingRun.lease_expires_at < now)
+    to those schedules' runs. ``rehand``: the broker lost its queue, so runs handed out before this tick
+    (marked until before ``now + lease``) are handed out again; those this tick marks are not."""
+    not_queued = now + lease if rehand else now
+    handed_out = or_(BillingRun.lease_expires_at.is_(None), BillingRun.lease_expires_at < not_queued)
     only = one_of(BillingRun.billing_schedule_id, schedule_ids) if schedule_ids is not None else true()
     chosen = (
         select(BillingRun.id)

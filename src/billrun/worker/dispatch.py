@@ -11,6 +11,8 @@ from celery import Celery
 
 from billrun.billing.dispatch import set_dispatcher
 
+QUEUE_MARKER = "billrun:queue-alive"
+
 
 class CeleryDispatcher:
     def __init__(self, app: Celery) -> None:
@@ -28,6 +30,13 @@ class CeleryDispatcher:
 
     def recalculate_pending(self, delay_seconds: float = 0) -> None:
         self._send("billrun.recalculate_pending", [], countdown=delay_seconds or None)
+
+    def queue_was_lost(self) -> bool:
+        """A marker key lives in the broker's Redis next to the queues: if it is gone, so are they (a restart
+        without persistence, a flush, a failover to an empty replica). Setting it again answers True once."""
+        with self.app.connection_for_write() as connection:
+            client = connection.default_channel.client
+            return bool(client.set(QUEUE_MARKER, "1", nx=True))
 
 
 def install(app: Celery | None = None) -> None:
