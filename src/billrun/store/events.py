@@ -13,6 +13,7 @@ A batch is one transaction:
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,8 +95,10 @@ def _claim_latest(
         winners[row[0]] = int(row[1])
         if row[2]:
             seen_before.add(row[0])
-    # only ids written before can have an older winner to retire (the common fresh id costs no index probe)
-    ours = [i for i in event_ids if winners.get(i) == latest[i] and i in seen_before]
+    # only ids written before can have an older winner to retire (the common fresh id costs no index probe);
+    # an event stored without an id got a generated one (a UUID) and no row in the ids table, so an id of
+    # that shape may name it even when the ids table has never seen it: a re-post supersedes it too
+    ours = [i for i in event_ids if winners.get(i) == latest[i] and (i in seen_before or _generated_shape(i))]
     if not ours:
         return winners, []
     retired = session.execute(
@@ -106,6 +109,14 @@ def _claim_latest(
         {"account": account_id, "ids": ours},
     ).all()
     return winners, [Superseded(r[0], r[1]) for r in retired]
+
+
+def _generated_shape(event_id: str) -> bool:
+    """Whether ``event_id`` could be one the server generated (``str(uuid.uuid4())``)."""
+    return len(event_id) == 36 and _UUID_TEXT.fullmatch(event_id) is not None
+
+
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 USAGE_COLUMNS = [

@@ -89,14 +89,16 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
         assert schedule is not None
         ctx = load_context(s, schedule)
         draft, _ = compute_for(s, ctx, run.intended_drafting_date)
-        s.rollback()
+        # read before the rollback below expires them (it used to answer 500: DetachedInstanceError)
+        found_run_id, schedule_id, customer_id = run.id, schedule.id, schedule.customer_id
+        s.rollback()  # a preview persists nothing
     currency = ctx.spec.currency
     return JSONResponse(
         {
             "id": None,
-            "billingRunId": str(run.id),
-            "billingScheduleId": str(schedule.id),
-            "customerId": str(schedule.customer_id),
+            "billingRunId": str(found_run_id),
+            "billingScheduleId": str(schedule_id),
+            "customerId": str(customer_id),
             "status": "DRAFT",
             "currency": currency,
             "billingPeriod": {"start": day(draft.billing_period.start), "endInclusive": day(draft.billing_period.end)}
