@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from billrun import __version__, metrics
 from billrun.api import schemas
 from billrun.api.errors import ApiError, validation_error
-from billrun.api.http import API_VERSION, JSONResponse
+from billrun.api.http import API_VERSION, SUPPORTED_VERSIONS, JSONResponse, served_version
 from billrun.api.limits import BodyTooLarge, RequestLimits
 from billrun.api.routers import billing, catalog, customers, events, invoices, schedules, tax_rates
 from billrun.config import get_settings
@@ -97,12 +97,17 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
 
     @app.middleware("http")
     async def sequence_version(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        requested = request.headers.get("sequence-version")
-        if requested is not None and requested != API_VERSION:
+        requested = request.headers.get("sequence-version") or API_VERSION
+        if requested not in SUPPORTED_VERSIONS:
             response: Response = JSONResponse(UNRECOGNISED_VERSION, status_code=400)
-        else:
+            response.headers["Sequence-Version"] = API_VERSION
+            return response
+        token = served_version.set(requested)
+        try:
             response = await call_next(request)
-        response.headers["Sequence-Version"] = API_VERSION
+        finally:
+            served_version.reset(token)
+        response.headers["Sequence-Version"] = requested
         return response
 
     @app.exception_handler(ApiError)

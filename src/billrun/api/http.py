@@ -11,6 +11,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,11 @@ from billrun.store.models import Account, IdempotencyKey
 from billrun.validation import parse_date, parse_timestamp
 
 API_VERSION = "2024-07-30"
+#: Versions a client may ask for (SPEC §3.2): the 2024-07-30 shapes are served, except where an older
+#: version's shape of a resource differs (the customer's contact fields before 2024-07-30).
+SUPPORTED_VERSIONS = ("2024-07-30", "2024-05-09", "2024-01-01")
+#: The version the current request is served in, set by the versioning middleware for the serialisers.
+served_version: ContextVar[str] = ContextVar("served_version", default=API_VERSION)
 
 
 class JSONResponse(Response):

@@ -12,10 +12,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billrun.api.errors import FieldError, conflict, not_found, validation_error
-from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
+from billrun.api.http import (
+    Caller,
+    JSONResponse,
+    Query,
+    caller,
+    page_params,
+    parse_json,
+    raw_body,
+    run_mutation,
+    served_version,
+)
 from billrun.api.listing import list_page
 from billrun.api.serialize import ident, ts
 from billrun.billing import recalculation
+from billrun.billing.invoicing import customer_emails
 from billrun.store import customers as repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
@@ -47,6 +58,27 @@ def now() -> dt.datetime:
 
 
 def customer_json(c: Customer, aliases: list[str]) -> dict[str, Any]:
+    body = _customer_body(c, aliases)
+    if served_version.get() < "2024-07-30":
+        return _legacy_contacts(body)
+    return body
+
+
+def _legacy_contacts(body: dict[str, Any]) -> dict[str, Any]:
+    """The customer as versions before 2024-07-30 shaped it: the primary contact's ``contactName``, ``email``
+    and ``telephone``, and ``billingEmails``, instead of ``contacts`` (SPEC §3.2)."""
+    contacts = body.pop("contacts") or []
+    primary = next((c for c in contacts if c.get("billingPreference") == "PRIMARY"), contacts[0] if contacts else {})
+    return {
+        **body,
+        "contactName": primary.get("name") or "",
+        "email": primary.get("email") or "",
+        "telephone": primary.get("phone") or "",
+        "billingEmails": customer_emails(contacts),
+    }
+
+
+def _customer_body(c: Customer, aliases: list[str]) -> dict[str, Any]:
     return {
         "id": str(c.id),
         "sequenceAccountId": str(c.account_id),
