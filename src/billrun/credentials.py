@@ -25,6 +25,10 @@ def hash_secret(secret: str) -> str:
 
 
 def verify_secret(secret: str, stored: str) -> bool:
+    # scrypt keys HMAC-SHA256 with the password, and HMAC pads a short key with zero bytes, so "secret\x00"
+    # derives the same hash as "secret": no issued secret holds a NUL, and none may be presented
+    if "\x00" in secret:
+        return False
     try:
         scheme, salt_b64, digest_b64 = stored.split("$")
     except ValueError:

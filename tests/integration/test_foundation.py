@@ -111,7 +111,8 @@ def test_live_invoice_unique_per_drafting_date(database_url: str) -> None:
 
 
 def test_account_secret_is_hashed_and_authenticates(database_url: str) -> None:
-    from billrun.store.accounts import authenticate, create_account
+    from billrun.credentials import verify_secret
+    from billrun.store.accounts import create_account, credential
     from billrun.store.db import unit_of_work
     from billrun.store.models import ApiCredential
 
@@ -123,10 +124,12 @@ def test_account_secret_is_hashed_and_authenticates(database_url: str) -> None:
         assert stored.startswith("scrypt$")
         dump = s.execute(text("SELECT string_agg(secret_hash, ',') FROM api_credentials")).scalar_one()
         assert new.api_secret not in dump
-        account = authenticate(s, new.api_key, new.api_secret)
-        assert account is not None and account.id == new.id
-        assert authenticate(s, new.api_key, new.api_secret + "x") is None
-        assert authenticate(s, "key_nope", new.api_secret) is None
+        found = credential(s, new.api_key)
+        assert found is not None and found.account.id == new.id
+        assert verify_secret(new.api_secret, found.secret_hash)
+        assert not verify_secret(new.api_secret + "x", found.secret_hash)
+        assert not verify_secret(new.api_secret + "\x00", found.secret_hash)
+        assert credential(s, "key_nope") is None
 
 
 def test_embedded_servers_start_serve_and_stop(open_tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

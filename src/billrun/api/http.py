@@ -118,7 +118,7 @@ def caller(request: Request) -> Caller:
     if not known:
         address = request.client.host if request.client else "unknown"
         ratelimit.check_failed_auth(key, address)  # before the slow hash: guessing costs the guesser, not us
-        if stored is None or found is None or not verify_secret(secret, stored.secret_hash):
+        if stored is None or not verify_secret(secret, stored.secret_hash):
             ratelimit.count_failed_auth(key, address)
             raise unauthorized()
         with _verified_lock:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from billrun.credentials import hash_secret, new_api_key, new_api_secret, verify_secret
+from billrun.credentials import hash_secret, new_api_key, new_api_secret
 from billrun.store.models import Account, ApiCredential
 
 #: The per-account settings an operator may change (``billrun accounts update``), with their bounds.
@@ -64,13 +64,6 @@ def credential(session: Session, api_key: str) -> StoredCredential | None:
         .where(ApiCredential.api_key == api_key, ApiCredential.revoked_at.is_(None), Account.disabled_at.is_(None))
     ).first()
     return None if row is None else StoredCredential(row[0], row[1])
-
-
-def authenticate(session: Session, api_key: str, api_secret: str) -> Account | None:
-    found = credential(session, api_key)
-    if found is None or not verify_secret(api_secret, found.secret_hash):
-        return None
-    return found.account
 
 
 def list_accounts(session: Session) -> list[Account]:
