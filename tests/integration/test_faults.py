@@ -250,3 +250,28 @@ def test_a_broker_restarted_empty_gets_its_runs_back_at_the_next_tick(
     worker_factory("after-restart")
     wait_for(lambda: _completed(schedule["id"]), timeout=60)
     assert len(invoices(schedule["id"])) == 1
+
+
+def test_a_stored_amount_too_large_to_bill_fails_its_run_at_once(app_client: TestClient, account: Any) -> None:
+    """A price stored before the input limits (``1E+999999999``) used to keep a worker busy for minutes; the
+    run now fails permanently, in seconds, saying why."""
+    from sqlalchemy import update
+
+    from billrun.store.models import Price
+
+    schedule = seed_fixed_schedule(app_client, end="2024-01-31")
+    price_id = schedule["phases"][0]["priceIds"][0]
+    with unit_of_work() as session:
+        session.execute(
+            update(Price)
+            .where(Price.id == uuid.UUID(price_id))
+            .values(structure={"pricingType": "FIXED", "price": "1E+999999999"})
+        )
+    (run_id,) = materialize(schedule["id"], FEB)
+    started = time.monotonic()
+    assert [o.status for o in execute_chunk([run_id])] == ["FAILED"]
+    assert time.monotonic() - started < 10
+    (run,) = runs(schedule["id"])
+    assert run.next_retry_at is None and run.last_error is not None
+    assert run.last_error["type"] == "permanent" and "outside the range" in run.last_error["message"]
+    assert invoices(schedule["id"]) == []

@@ -27,6 +27,7 @@ from billrun.billing.execution import (
     Outcome,
     _pause,
     compute_for,
+    ensure_billable,
     execute_run,
     mark_completed,
     persist_run,
@@ -74,6 +75,7 @@ def prefetch(
     recorders: dict[uuid.UUID, RecordingData] = {}
     for schedule_id, drafting_date in runs:
         pre = found[schedule_id]
+        ensure_billable(pre.ctx)  # the chunk fails, and each run then fails or bills alone
         if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):
             pre.on_demand = on_demand_days(session, pre.ctx, drafting_date)
         recorder = recorders.setdefault(schedule_id, RecordingData())

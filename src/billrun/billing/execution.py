@@ -25,6 +25,7 @@ from billrun.billing.clock import real_now
 from billrun.billing.invoicing import LIVE_EDITABLE, apply_draft, new_invoice
 from billrun.billing.loading import ScheduleContext, SqlRatingData, load_context, on_demand_days
 from billrun.config import get_settings
+from billrun.domain.inputs import unbillable_amount
 from billrun.domain.invoice import InvoiceDraft, SafetyBoundExceeded, compute_invoice
 from billrun.store import runs as run_repo
 from billrun.store.db import connection_lost, unit_of_work
@@ -99,6 +100,14 @@ def claim(run_id: uuid.UUID, now: dt.datetime, *, force: bool = False) -> uuid.U
         return token
 
 
+def ensure_billable(ctx: ScheduleContext) -> None:
+    """Refuse, before any rating, a schedule whose prices hold an amount too large to bill in bounded time
+    (stored before the API's input limits): its run fails permanently instead of burning a worker's CPU."""
+    for price in ctx.spec.prices.values():
+        if (amount := unbillable_amount(price)) is not None:
+            raise PermanentRunError(f"price {price.id} holds the amount {amount}, outside the range billrun bills")
+
+
 def compute_for(
     session: Session, ctx: ScheduleContext, drafting_date: dt.date, prefetched: Prefetched | None = None
 ) -> tuple[InvoiceDraft, SqlRatingData]:
@@ -117,6 +126,7 @@ def compute_for(
         data = SqlRatingData(session, ctx)
         days = on_demand_days(session, ctx, drafting_date)
         items = None
+    ensure_billable(ctx)
     try:
         draft = compute_invoice(ctx.spec, drafting_date, data, ctx.tax_status, days, items)
     except SafetyBoundExceeded as exc:

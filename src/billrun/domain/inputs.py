@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -202,17 +202,24 @@ class ScheduleSpec:
 MAX_AMOUNT_ADJUSTED_EXPONENT = 30
 
 
-class AmountOutOfRange(ValueError):
-    """A stored amount too large or too fine to bill: the run fails permanently with this message."""
+def unbillable_amount(price: PriceSpec) -> str | None:
+    """The first amount of ``price`` that is too large or too fine to bill in bounded time, as text (None when
+    all are fine). Checked before rating: building the spec itself stays cheap, only exact arithmetic is not."""
+    amounts = [getattr(price, f.name) for f in fields(price)]
+    for tier in price.tiers:
+        amounts.extend(getattr(tier, f.name) for f in fields(tier))
+    for amount in amounts:
+        if isinstance(amount, Decimal) and (
+            not amount.is_finite() or (amount and abs(amount.adjusted()) > MAX_AMOUNT_ADJUSTED_EXPONENT)
+        ):
+            return str(amount)[:40]
+    return None
 
 
 def _dec(value: Any, default: Decimal | None = None) -> Decimal | None:
     if value is None:
         return default
-    number = Decimal(str(value))
-    if not number.is_finite() or (number and abs(number.adjusted()) > MAX_AMOUNT_ADJUSTED_EXPONENT):
-        raise AmountOutOfRange(f"the stored amount {str(value)[:40]} is outside the range billrun bills")
-    return number
+    return Decimal(str(value))
 
 
 def _req_dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:
