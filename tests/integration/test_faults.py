@@ -275,3 +275,5 @@ def test_a_stored_amount_too_large_to_bill_fails_its_run_at_once(app_client: Tes
     assert run.next_retry_at is None and run.last_error is not None
     assert run.last_error["type"] == "permanent" and "outside the range" in run.last_error["message"]
     assert invoices(schedule["id"]) == []
+    preview = app_client.post(f"/billing-runs/{run_id}/invoice-preview")
+    assert preview.status_code == 422 and "outside the range" in preview.json()["error"]["message"]

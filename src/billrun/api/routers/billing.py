@@ -16,7 +16,7 @@ from billrun.api.listing import list_page
 from billrun.api.serialize import day, ident, money, plain, ts
 from billrun.api.validation_params import path_date
 from billrun.billing import triggers
-from billrun.billing.execution import compute_for
+from billrun.billing.execution import PermanentRunError, compute_for
 from billrun.billing.loading import load_context
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
@@ -103,7 +103,10 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
         schedule = s.get(BillingSchedule, run.billing_schedule_id)
         assert schedule is not None
         ctx = load_context(s, schedule)
-        draft, _ = compute_for(s, ctx, run.intended_drafting_date)
+        try:
+            draft, _ = compute_for(s, ctx, run.intended_drafting_date)
+        except PermanentRunError as exc:  # a safety bound: the run itself would fail the same way
+            raise ApiError(422, "unbillable", str(exc)) from exc
         # read before the rollback below expires them (it used to answer 500: DetachedInstanceError)
         found_run_id, schedule_id, customer_id = run.id, schedule.id, schedule.customer_id
         s.rollback()  # a preview persists nothing
