@@ -298,13 +298,15 @@ def test_bad_input_is_a_400_with_every_field(api: Api) -> None:
 
 def test_rate_limit_per_credential(api_base_url: str) -> None:
     limited = Api(api_base_url, create_account("limited", "--rate-limit", "3"))
-    statuses = [limited.get("/products").status_code for _ in range(4)]
-    assert statuses[:3] == [200, 200, 200]
-    if statuses[3] != 429:  # the minute turned between requests: the fourth opened a new window
-        statuses.append(limited.get("/products").status_code)
-        statuses.append(limited.get("/products").status_code)
-        statuses.append(limited.get("/products").status_code)
-    assert 429 in statuses
-    blocked = limited.get("/products")
-    assert blocked.status_code == 429 and blocked.json()["error"]["type"] == "rateLimited"
+    statuses: list[int] = []
+    blocked = None
+    # three pass, the fourth is refused; if the minute turns meanwhile, a new window lets three more pass
+    for _ in range(10):
+        response = limited.get("/products")
+        if response.status_code == 429:
+            blocked = response
+            break
+        statuses.append(response.status_code)
+    assert statuses[:3] == [200, 200, 200] and len(statuses) <= 6, statuses
+    assert blocked is not None and blocked.json()["error"]["type"] == "rateLimited"
     assert 1 <= int(blocked.headers["Retry-After"]) <= 60
