@@ -12,7 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -21,10 +21,9 @@ from billrun.billing.loading import ScheduleContext, SqlRatingData, metric_json,
 from billrun.domain.invoice import InvoiceDraft
 from billrun.domain.money import plain_decimal, round_money
 from billrun.ids import uuid7
+from billrun.store import runs as run_repo
 from billrun.store.bulk import copy_mapped
 from billrun.store.models import (
-    BillingRun,
-    BillingSchedule,
     CalculationSnapshot,
     Invoice,
     InvoiceLineItem,
@@ -338,10 +337,7 @@ def apply_draft(
         ).scalars()
     )
     if draft.is_empty and not manual:
-        session.execute(update(BillingRun).where(BillingRun.invoice_id == invoice.id).values(invoice_id=None))
-        session.execute(
-            update(BillingSchedule).where(BillingSchedule.last_invoice_id == invoice.id).values(last_invoice_id=None)
-        )
+        run_repo.unlink_invoice(session, invoice.id)
         session.delete(invoice)
         session.flush()
         return False

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from billrun.billing.clock import real_now, schedule_now
+from billrun.store import runs as run_repo
 from billrun.store.models import Account, BillingRun, BillingSchedule, Invoice, InvoiceNumberCounter
 
 TRANSITIONS = {
@@ -75,7 +76,7 @@ def delete_invoice(session: Session, invoice: Invoice) -> None:
     """IN_PROGRESS and DRAFT only; the run stays COMPLETED with ``invoiceId: null``."""
     if invoice.status not in ("IN_PROGRESS", "DRAFT"):
         raise TransitionRefused(invoice.status, "delete")
-    session.execute(update(BillingRun).where(BillingRun.invoice_id == invoice.id).values(invoice_id=None))
+    run_repo.unlink_invoice(session, invoice.id)
     session.delete(invoice)
 
 

@@ -175,6 +175,15 @@ def lock_schedules(session: Session, schedule_ids: Sequence[uuid.UUID]) -> set[u
     return locked
 
 
+def unlink_invoice(session: Session, invoice_id: uuid.UUID) -> None:
+    """Before an invoice is deleted: its runs stay COMPLETED with no invoice (SPEC §4.14), and no schedule
+    names it as its last invoice."""
+    session.execute(update(BillingRun).where(BillingRun.invoice_id == invoice_id).values(invoice_id=None))
+    session.execute(
+        update(BillingSchedule).where(BillingSchedule.last_invoice_id == invoice_id).values(last_invoice_id=None)
+    )
+
+
 def release_runs(session: Session, run_ids: Sequence[uuid.UUID], token: uuid.UUID, now: dt.datetime) -> None:
     """Give back claimed runs that cannot be executed now: SCHEDULED again and due at the next tick."""
     if run_ids:
