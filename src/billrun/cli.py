@@ -19,6 +19,7 @@ import sys
 import uuid
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from billrun import __version__
@@ -97,7 +98,7 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     from billrun.store import migrate
 
     revisions = migrate.history()
-    at = migrate.current()
+    at = next((r.id for r in reversed(revisions) if r.applied), None)
     pending = [r for r in revisions if not r.applied]
     print(f"{at or 'empty database'} ({'up to date' if not pending else f'{len(pending)} pending migrations'})")
     return 0
@@ -144,16 +145,20 @@ def cmd_accounts_create(args: argparse.Namespace) -> int:
 
 
 def _accounts(action: Callable[[Any, argparse.Namespace], Any]) -> Callable[[argparse.Namespace], int]:
-    """An account command: one transaction, its JSON printed; an unknown account id is a user error."""
+    """An account command: one transaction, its result printed as JSON (an account with its API keys); an
+    unknown account id is a user error."""
 
     @_with_services(need_redis=False)
     def run(args: argparse.Namespace) -> int:
         from billrun.store import accounts
         from billrun.store.db import unit_of_work
+        from billrun.store.models import Account
 
         try:
             with unit_of_work() as session:
                 result = action(session, args)
+                if isinstance(result, Account):  # shown with its live keys, never a secret
+                    result = _account_json(result, accounts.api_keys(session, result.id))
         except accounts.UnknownAccount as exc:
             raise UserError(str(exc)) from None
         print(json.dumps(result, indent=2))
@@ -171,7 +176,7 @@ def _list(session: Any, args: argparse.Namespace) -> Any:
 def _show(session: Any, args: argparse.Namespace) -> Any:
     from billrun.store import accounts
 
-    return _account_json(accounts.get_account(session, args.id), accounts.api_keys(session, args.id))
+    return accounts.get_account(session, args.id)
 
 
 def _update(session: Any, args: argparse.Namespace) -> Any:
@@ -189,7 +194,7 @@ def _update(session: Any, args: argparse.Namespace) -> Any:
         changes[name] = value
     if not changes:
         raise UserError("nothing to update: give at least one setting (see 'billrun accounts update --help')")
-    return _account_json(accounts.update_settings(session, args.id, changes), accounts.api_keys(session, args.id))
+    return accounts.update_settings(session, args.id, changes)
 
 
 def _rotate(session: Any, args: argparse.Namespace) -> Any:
@@ -203,13 +208,13 @@ def _rotate(session: Any, args: argparse.Namespace) -> Any:
 def _disable(session: Any, args: argparse.Namespace) -> Any:
     from billrun.store import accounts
 
-    return _account_json(accounts.set_disabled(session, args.id, True), accounts.api_keys(session, args.id))
+    return accounts.set_disabled(session, args.id, True)
 
 
 def _enable(session: Any, args: argparse.Namespace) -> Any:
     from billrun.store import accounts
 
-    return _account_json(accounts.set_disabled(session, args.id, False), accounts.api_keys(session, args.id))
+    return accounts.set_disabled(session, args.id, False)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -266,7 +271,7 @@ def cmd_beat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writable_data_dir() -> Any:
+def _writable_data_dir() -> Path:
     """Where beat keeps its schedule state: ``BILLRUN_DATA_DIR``, made absolute, which must be writable."""
     data_dir = get_settings().data_dir.resolve()
     try:

@@ -21,7 +21,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _error(status: int, kind: str, message: str, key: str | None = None) -> bytes:
+def _error(kind: str, message: str, key: str | None = None) -> bytes:
     error: dict[str, Any] = {"type": kind, "message": message}
     if key is not None:
         error["errors"] = [{"code": "invalidFormat", "message": message, "key": key}]
@@ -63,12 +63,12 @@ class RequestLimits:
             return
         bad = _bad_value(scope)
         if bad is not None:
-            await _respond(send, 400, _error(400, "validationError", bad[1], key=bad[0]))
+            await _respond(send, 400, _error("validationError", bad[1], key=bad[0]))
             return
         limit = MAX_BULK_BODY_BYTES if scope["path"].endswith(_BULK_SUFFIXES) else MAX_BODY_BYTES
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _respond(send, 413, _error(413, "payloadTooLarge", f"the body is larger than {limit} bytes"))
+            await _respond(send, 413, _error("payloadTooLarge", f"the body is larger than {limit} bytes"))
             return
         received = 0
 
@@ -93,7 +93,7 @@ class RequestLimits:
             await self.app(scope, bounded_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _respond(send, 413, _error(413, "payloadTooLarge", f"the body is larger than {limit} bytes"))
+                await _respond(send, 413, _error("payloadTooLarge", f"the body is larger than {limit} bytes"))
 
 
 async def _respond(send: Send, status: int, body: bytes) -> None:

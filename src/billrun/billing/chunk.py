@@ -73,9 +73,10 @@ def prefetch(
     queries in ``session``."""
     found = {sid: Prefetched(ctx) for sid, ctx in contexts.items()}
     recorders: dict[uuid.UUID, RecordingData] = {}
+    for pre in found.values():
+        ensure_billable(pre.ctx)  # the chunk fails, and each run then fails or bills alone
     for schedule_id, drafting_date in runs:
         pre = found[schedule_id]
-        ensure_billable(pre.ctx)  # the chunk fails, and each run then fails or bills alone
         if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):
             pre.on_demand = on_demand_days(session, pre.ctx, drafting_date)
         recorder = recorders.setdefault(schedule_id, RecordingData())
