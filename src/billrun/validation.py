@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -356,7 +356,76 @@ class Fields:
             return
         self.body[canonical_key] = legacy_value
 
+    def inert(self, out: dict[str, Any], shapes: Mapping[str, type]) -> None:
+        """Copy Sequence fields billrun keeps but does not act on (SPEC §9) into ``out``, each checked only to be
+        of its JSON type (``list``, ``dict``, ``str``, ``int``, ``bool``). Size, depth and NUL characters were
+        checked when the body was parsed."""
+        for key, kind in shapes.items():
+            value = self.body.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                names = {list: "an array", dict: "an object", str: "a string", int: "an integer", bool: "a boolean"}
+                self.error(key, "invalidType", f"{self.path(key)} must be {names[kind]}")
+            else:
+                out[key] = value
+
     def must_be_empty(self, key: str) -> None:
         value = self.body.get(key)
         if value not in (None, [], {}):
             self.error(key, "unsupported", f"{self.path(key)} is not supported in billrun v1 and must be empty")
+
+
+#: Sequence's integration services (its ``IntegrationService``); billrun stores the ids and syncs nothing.
+INTEGRATION_SERVICES = [
+    "Amazon_Redshift",
+    "GoCardless",
+    "Google_BigQuery",
+    "Google_Sheets",
+    "HubSpot",
+    "NetSuite",
+    "QuickBooks_Online",
+    "Salesforce",
+    "Slack",
+    "Snowflake",
+    "Stripe",
+    "Xero",
+    "Avalara",
+    "Anrok",
+    "Attio",
+    "Numeral",
+    "Rillet",
+    "Sphere",
+]
+
+
+def integration_ids(v: Fields) -> list[dict[str, str]]:
+    """``integrationIds``: ``[{service, id}]`` (the legacy name ``externalIds`` is mapped by the caller)."""
+    result = []
+    for path, element in v.items("integrationIds", required=False):
+        i = Fields(element, path, v.errors)
+        service, service_id = i.enum("service", INTEGRATION_SERVICES), i.string("id")
+        if service and service_id:
+            result.append({"service": service, "id": service_id})
+    return result
+
+
+def address(v: Fields, key: str, required: bool) -> dict[str, Any] | None:
+    """A postal address: ``line1``, ``line2``, ``town``, ``state`` (required in the US), ``postcode`` and an
+    ISO 3166-1 alpha-2 ``country``."""
+    a = v.child(key, required=required)
+    if a is None:
+        return None
+    out = {
+        "line1": a.string("line1"),
+        "line2": a.string("line2", required=False),
+        "town": a.string("town"),
+        "state": None,
+        "postcode": a.string("postcode"),
+        "country": a.string("country", max_len=2),
+    }
+    country = out["country"]
+    if country is not None and (len(country) != 2 or not country.isalpha() or not country.isupper()):
+        a.error("country", "invalidFormat", "country must be an ISO 3166-1 alpha-2 code such as GB")
+    out["state"] = a.string("state", required=country == "US")
+    return out

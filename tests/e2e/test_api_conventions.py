@@ -220,13 +220,13 @@ def test_pagination_cursors_and_limits(api: Api) -> None:
     created = [_ok(api.post("/products", {"name": f"p{i}"}))["id"] for i in range(5)]
     page = _ok(api.get("/products?limit=2&sortOrder=ASC"), 200)
     assert [p["id"] for p in page["items"]] == created[:2]
-    assert page["pagination"]["before"] is None and page["pagination"]["totalResultSize"] == 5
+    assert "before" not in page["pagination"] and page["pagination"]["totalResultSize"] == 5
     second = _ok(api.get(f"/products?limit=2&sortOrder=ASC&after={page['pagination']['after']}"), 200)
     assert [p["id"] for p in second["items"]] == created[2:4]
     back = _ok(api.get(f"/products?limit=2&sortOrder=ASC&before={second['pagination']['before']}"), 200)
     assert [p["id"] for p in back["items"]] == created[:2]
     last = _ok(api.get(f"/products?limit=2&sortOrder=ASC&after={second['pagination']['after']}"), 200)
-    assert [p["id"] for p in last["items"]] == created[4:] and last["pagination"]["after"] is None
+    assert [p["id"] for p in last["items"]] == created[4:] and "after" not in last["pagination"]
     newest_first = _ok(api.get("/products"), 200)
     assert [p["id"] for p in newest_first["items"]] == created[::-1]
     for bad in ("limit=0", "limit=101", "limit=x", "after=%%%", "sortOrder=UP", "sortBy=NAME", "after=a&before=b"):
@@ -253,12 +253,12 @@ def test_pagination_by_a_nullable_sort_key_visits_every_row_once(api: Api) -> No
         url = f"/invoices?customerId={customer['id']}&sortBy=ACCOUNTING_DATE&sortOrder={order}&limit=2"
         page = _ok(api.get(url), 200)
         seen += [p["id"] for p in page["items"]]
-        while page["pagination"]["after"]:
+        while page["pagination"].get("after"):
             page = _ok(api.get(f"{url}&after={page['pagination']['after']}"), 200)
             seen += [p["id"] for p in page["items"]]
         assert seen == expected, order
         back: list[str] = []
-        while page["pagination"]["before"]:
+        while page["pagination"].get("before"):
             page = _ok(api.get(f"{url}&before={page['pagination']['before']}"), 200)
             back = [p["id"] for p in page["items"]] + back
         assert back == expected[: len(back)] and len(back) == len(expected) - 2, order

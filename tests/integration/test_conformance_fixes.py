@@ -26,7 +26,7 @@ def test_an_invoice_preview_of_a_run_is_served(app_client: TestClient, account: 
     preview = app_client.post(f"/billing-runs/{run_id}/invoice-preview")
     assert preview.status_code == 200, preview.text
     body = preview.json()
-    assert body["id"] is None and body["billingRunId"] == str(run_id)
+    assert "id" not in body and body["billingRunId"] == str(run_id)
     assert body["billingScheduleId"] == schedule["id"] and body["netTotal"] == "100.00"
     assert app_client.get(f"/invoices?billingScheduleId={schedule['id']}").json()["items"] == []
 

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billrun import __version__, metrics
 from billrun.api import schemas
-from billrun.api.errors import ApiError, validation_error
+from billrun.api.errors import ApiError, conflict, validation_error
 from billrun.api.http import API_VERSION, SUPPORTED_VERSIONS, JSONResponse, served_version
 from billrun.api.limits import BodyTooLarge, RequestLimits
 from billrun.api.routers import billing, catalog, customers, events, invoices, schedules, tax_rates
@@ -146,10 +146,8 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         such, never a 500. The transaction has rolled back: nothing was written."""
         constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or "a constraint"
         if isinstance(exc.orig, psycopg.errors.UniqueViolation):
-            return JSONResponse(
-                {"error": {"type": "conflict", "message": f"a resource with these values exists ({constraint})"}},
-                status_code=409,
-            )
+            message = f"a resource with these values exists ({constraint})"
+            return JSONResponse(conflict(message).body(), status_code=409)
         error = FieldError("invalidValue", f"the request violates {constraint}", "")
         return JSONResponse(validation_error([error]).body(), status_code=400)
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from billrun import jsonutil
 from billrun.api import ratelimit
 from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, validation_error
+from billrun.api.serialize import present
 from billrun.billing import recalculation
 from billrun.config import get_settings
 from billrun.credentials import verify_secret
@@ -42,7 +43,17 @@ served_version: ContextVar[str] = ContextVar("served_version", default=API_VERSI
 
 
 class JSONResponse(Response):
-    """JSON with exact decimals (SPEC §3.3)."""
+    """JSON with exact decimals (SPEC §3.3) and absent fields omitted (SPEC §2.0)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return jsonutil.dumps(present(content)).encode()
+
+
+class RecordResponse(Response):
+    """One of billrun's own records (a calculation snapshot) served exactly as stored, nulls included: they
+    are its data, and no Sequence client reads it."""
 
     media_type = "application/json"
 
@@ -168,6 +179,7 @@ def run_mutation(
                     if replay is not None:
                         return replay
                 status, body = action(session)
+                body = present(body)
                 if key is not None and 200 <= status < 300:
                     session.add(
                         IdempotencyKey(
@@ -184,8 +196,6 @@ def run_mutation(
                 raise
     if after_commit is not None:
         after_commit()
-    if status == 204:
-        return Response(status_code=204)
     return JSONResponse(body, status_code=status)
 
 

@@ -12,12 +12,14 @@ from billrun.domain.money import SUPPORTED_CURRENCIES
 from billrun.domain.periods import FREQUENCY_MONTHS, Frequency
 from billrun.store.common import owned
 from billrun.store.models import Product, SeatMetric, UsageMetric
-from billrun.validation import Fields
+from billrun.validation import Fields, integration_ids
 
 PRICING_TYPES = ["FIXED", "ONE_TIME", "LINEAR", "PACKAGE", "VOLUME", "GRADUATED", "SEAT_BASED"]
 FREQUENCIES = ["ON_DEMAND", "ONE_TIME", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY"]
 PERIOD_FREQUENCIES = ["MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY"]
 BILLING_TYPES = ["IN_ARREARS", "IN_ADVANCE"]
+#: Sequence's price statuses; billrun stores the status and bills DRAFT and ACTIVE prices alike (SPEC §9).
+PRICE_STATUSES = ["DRAFT", "ACTIVE"]
 ZERO, ONE = Decimal(0), Decimal(1)
 
 
@@ -37,12 +39,11 @@ class PriceInput:
         self.currency = v.enum("currency", sorted(SUPPORTED_CURRENCIES))
         self.billing_frequency = v.enum("billingFrequency", FREQUENCIES)
         self.billing_type = v.enum("billingType", BILLING_TYPES)
-        self.integration_ids = v.raw("integrationIds") or []
-        if not isinstance(self.integration_ids, list):
-            v.error("integrationIds", "invalidType", "integrationIds must be an array")
-            self.integration_ids = []
-        v.must_be_empty("customMetricParameters")
+        self.integration_ids = integration_ids(v)
         self.list_price_id = v.string("listPriceId", required=False)
+        self.sequence_fields: dict[str, Any] = {}
+        v.inert(self.sequence_fields, {"customMetricParameters": list})
+        self.sequence_fields["status"] = v.enum("status", PRICE_STATUSES, required=False, default="ACTIVE")
         self.usage_metric_kind: str | None = None
         self.structure: dict[str, Any] = {}
         structure = v.child("structure")
@@ -175,7 +176,9 @@ class PriceInput:
             "prorationStrategy", ["USE_MAXIMUM", "PRORATE_INCREMENTS", "PRORATE_ALL_CHANGES"]
         )
         out["contractedMinimumSeats"] = s.integer("contractedMinimumSeats", minimum=0, digit_string=True)
-        overages = s.enum("overagesBillingFrequency", PERIOD_FREQUENCIES, required=False)
+        overages = s.enum("overagesBillingFrequency", [*PERIOD_FREQUENCIES, "NONE"], required=False)
+        if overages == "NONE":  # Sequence's name for "with the billing frequency", billrun's null
+            overages = None
         if overages and self.billing_frequency in PERIOD_FREQUENCIES:
             if FREQUENCY_MONTHS[Frequency(self.billing_frequency)] % FREQUENCY_MONTHS[Frequency(overages)]:
                 s.error(

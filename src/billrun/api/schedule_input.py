@@ -38,20 +38,33 @@ def _minimum(m: Fields) -> MinimumInput | None:
     return MinimumInput(amount, restrict) if amount is not None else None
 
 
+#: A phase's Sequence fields billrun keeps and serves but does not act on (SPEC §9).
+PHASE_INERT = {
+    "name": str,
+    "externalContractRef": str,
+    "listPriceIds": list,
+    "phasePriceMetadata": list,
+    "phaseListPriceMetadata": list,
+}
+#: The same for the schedule (``defaultDueDateDays`` is read when its invoices are finalised).
+SCHEDULE_INERT = {"attachmentAssetIds": list, "customFields": dict, "memo": str}
+
+
 def _phase(p: Fields) -> PhaseInput | None:
-    price_ids = p.string_list("priceIds", required=True)
-    if "priceIds" in p.body and not price_ids and isinstance(p.raw("priceIds"), list):
-        p.error("priceIds", "outOfRange", f"{p.path('priceIds')} needs at least one price")
+    price_ids = p.string_list("priceIds", required=True)  # none: a phase that bills nothing, e.g. a free period
+    # Credit grants would lower invoices; storing them without applying them would overbill (SPEC §9).
+    p.must_be_empty("creditGrants")
+    inert: dict[str, Any] = {}
+    p.inert(inert, PHASE_INERT)
     start, end = p.date("startDate"), p.date("endDate", required=False)
     preference = p.enum("recurrencePreference", RECURRENCE, required=False, default=RECURRENCE[0])
     discounts = [x for x in p.each("discounts", _discount, required=False) if x is not None]
     minimums = [x for x in p.each("minimums", _minimum, required=False) if x is not None]
-    p.must_be_empty("listPriceIds")
     if start is None or preference is None:
         return None
     if end is not None and end < start:
         p.error("endDate", "outOfRange", "a phase cannot end before it starts")
-    return PhaseInput(price_ids, start, end, preference, discounts, minimums)
+    return PhaseInput(price_ids, start, end, preference, discounts, minimums, inert)
 
 
 def parse_schedule(
@@ -64,7 +77,11 @@ def parse_schedule(
     v.legacy("collectionPaymentProvider", "paymentProvider")
     if v.raw("type") not in (None, "PHASES"):
         v.error("type", "unsupported", "plan-based schedules (CUSTOM, PLAN) are not supported in billrun v1")
-    v.must_be_empty("attachmentAssetIds")
+    inert: dict[str, Any] = {}
+    v.inert(inert, SCHEDULE_INERT)
+    due_days = v.integer("defaultDueDateDays", required=False, minimum=0, maximum=3650)
+    if due_days is not None:
+        inert["defaultDueDateDays"] = due_days
     if not updating:
         customer_id = _customer(session, account_id, v)
     start, end = v.date("startDate"), v.date("endDate", required=False)
@@ -104,6 +121,7 @@ def parse_schedule(
         currency=currency or "GBP",
         prices=prices,
         time_traveller=traveller,
+        sequence_fields=inert,
     )
 
 

@@ -49,7 +49,7 @@ STRUCTURE = obj(
     pricePerSeat=DECIMAL,
     prorationStrategy={"enum": ["USE_MAXIMUM", "PRORATE_INCREMENTS", "PRORATE_ALL_CHANGES"]},
     contractedMinimumSeats={"type": "integer", "minimum": 0},
-    overagesBillingFrequency={"enum": ["MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY", None]},
+    overagesBillingFrequency={"enum": ["MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY", "NONE", None]},
 )
 FREQUENCY = {"enum": ["ON_DEMAND", "ONE_TIME", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY"]}
 PRICE = obj(
@@ -62,6 +62,8 @@ PRICE = obj(
     billingType={"enum": ["IN_ARREARS", "IN_ADVANCE"]},
     integrationIds={"type": "array"},
     listPriceId=NULLABLE_TEXT,
+    customMetricParameters={"type": "array"},
+    status={"enum": ["DRAFT", "ACTIVE"]},
     usageCalculationPeriod=obj(
         ["frequency"],
         frequency={"enum": ["MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY"]},
@@ -111,7 +113,13 @@ TAX_RATE = obj(
 )
 PHASE = obj(
     ["priceIds", "startDate"],
-    priceIds={"type": "array", "items": ID, "minItems": 1},
+    priceIds={"type": "array", "items": ID},
+    name=NULLABLE_TEXT,
+    externalContractRef=NULLABLE_TEXT,
+    listPriceIds={"type": "array", "items": ID},
+    phasePriceMetadata={"type": "array"},
+    phaseListPriceMetadata={"type": "array"},
+    creditGrants={"type": "array", "maxItems": 0},
     startDate=DATE,
     endDate={"oneOf": [DATE, {"type": "null"}]},
     recurrencePreference={"enum": ["CONTINUE_FROM_PREVIOUS_PHASE", "RESET"]},
@@ -146,6 +154,10 @@ SCHEDULE = obj(
     reference=NULLABLE_TEXT,
     label=NULLABLE_TEXT,
     timeTravellerId={"type": ["string", "null"]},
+    attachmentAssetIds={"type": "array", "items": ID},
+    customFields={"type": "object"},
+    memo={"type": ["string", "null"]},
+    defaultDueDateDays={"type": "integer", "minimum": 0, "maximum": 3650},
 )
 USAGE_EVENT = obj(
     ["customerAlias", "eventType"],
@@ -184,6 +196,32 @@ LINE = obj(
     quantity=DECIMAL,
     rate=DECIMAL,
     taxRateId={"type": ["string", "null"]},
+    taxRate=DECIMAL,
+    groupId={"type": ["string", "null"]},
+    priceId={"type": ["string", "null"]},
+    rateDisplay={"enum": ["ABSOLUTE", "PERCENTAGE"]},
+    externalIds={"type": "array"},
+)
+INVOICE_FIELDS: dict[str, Any] = {
+    "purchaseOrderNumber": NULLABLE_TEXT,
+    "reference": NULLABLE_TEXT,
+    "memo": {"type": ["string", "null"]},
+    "dueDate": {"oneOf": [DATE, {"type": "null"}]},
+    "accountingDate": {"oneOf": [DATE, {"type": "null"}]},
+    "customerEmails": {"type": "array", "items": TEXT},
+    "customerLegalCompanyName": TEXT,
+    "customerBillingAddress": ADDRESS,
+    "customerShippingAddress": ADDRESS,
+    "paymentOptions": {"type": "array", "items": {"enum": ["BANK_TRANSFER", "LINK"]}},
+    "metadata": {"type": "array", "items": obj(["key", "value"], key=TEXT, value={"type": "string"})},
+}
+GROUP = obj(["title"], title=TEXT, description={"type": ["string", "null"]})
+CONTACT = obj(
+    ["email"],
+    name=NULLABLE_TEXT,
+    email=TEXT,
+    phone=NULLABLE_TEXT,
+    billingPreference={"enum": ["PRIMARY", "STANDARD", "NONE"]},
 )
 
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -199,7 +237,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/usage-metrics"): USAGE_METRIC,
     ("put", "/api/usage-metrics/{metric_id}"): {**USAGE_METRIC, "required": []},
     ("post", "/api/prices"): PRICE,
-    ("put", "/api/prices/{price_id}"): obj(["name"], name=TEXT),
+    ("put", "/api/prices/{price_id}"): {**PRICE, "required": []},
     ("post", "/api/customers"): CUSTOMER,
     ("put", "/api/customers/{customer_id}"): {**CUSTOMER, "required": []},
     ("post", "/api/customer-aliases"): obj(["customerId", "value"], customerId=ID, value=TEXT, label=NULLABLE_TEXT),
@@ -225,11 +263,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         customerId=ID,
         currency=TEXT,
         billingScheduleId={"type": ["string", "null"]},
-        memo={"type": ["string", "null"]},
+        billingPeriod=obj(["start", "endInclusive"], start=DATE, endInclusive=DATE),
+        **INVOICE_FIELDS,
     ),
-    ("put", "/api/invoices/{invoice_id}"): obj(
-        [], purchaseOrderNumber=NULLABLE_TEXT, reference=NULLABLE_TEXT, memo={"type": ["string", "null"]}
-    ),
+    ("put", "/api/invoices/{invoice_id}"): obj([], **INVOICE_FIELDS),
+    ("patch", "/api/invoices/{invoice_id}"): obj([], **INVOICE_FIELDS),
+    ("post", "/api/invoices/{invoice_id}/line-item-groups"): GROUP,
+    ("put", "/api/invoices/{invoice_id}/line-item-groups/{group_id}"): {**GROUP, "required": []},
+    ("post", "/api/customers/{customer_id}/contacts"): CONTACT,
+    ("put", "/api/customers/{customer_id}/contacts/{contact_id}"): {**CONTACT, "required": []},
     ("post", "/api/invoices/{invoice_id}/line-items"): LINE,
     ("put", "/api/invoices/{invoice_id}/line-items/{line_id}"): {**LINE, "required": []},
     ("put", "/api/invoices/{invoice_id}/payment-status"): obj(

@@ -34,9 +34,10 @@ LIVE_EDITABLE = ("DRAFT", "IN_PROGRESS")
 
 
 def customer_emails(contacts: list[dict[str, Any]]) -> list[str]:
-    """PRIMARY then STANDARD contacts' emails (SPEC §2.12)."""
-    ordered = [c for c in contacts if c.get("billingPreference") == "PRIMARY"] + [
-        c for c in contacts if c.get("billingPreference", "STANDARD") == "STANDARD"
+    """PRIMARY then STANDARD contacts' emails (SPEC §2.12); archived contacts receive nothing."""
+    live = [c for c in contacts if not c.get("archivedAt")]
+    ordered = [c for c in live if c.get("billingPreference") == "PRIMARY"] + [
+        c for c in live if c.get("billingPreference", "STANDARD") == "STANDARD"
     ]
     return [c["email"] for c in ordered if c.get("email")]
 

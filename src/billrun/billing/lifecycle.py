@@ -65,11 +65,22 @@ def apply_action(session: Session, invoice: Invoice, action: str) -> None:
     if action in ("finalize", "finalize-and-send"):
         invoice.invoice_number = next_invoice_number(session, account)
         invoice.issue_date = now.date()
-        invoice.due_date = now.date() + dt.timedelta(days=account.payment_term_days)
+        if not (invoice.sequence_fields.get("dueDateSet") and invoice.due_date):
+            invoice.due_date = now.date() + dt.timedelta(days=_payment_terms(session, invoice, account))
     if action == "void" and invoice.invoice_number is None:
         invoice.invoice_number = next_invoice_number(session, account)
     invoice.status = target
     invoice.updated_at = real_now()
+
+
+def _payment_terms(session: Session, invoice: Invoice, account: Account) -> int:
+    """Days from issue to due: the schedule's ``defaultDueDateDays`` if it has one, else the account's terms."""
+    if invoice.billing_schedule_id is not None:
+        schedule = session.get(BillingSchedule, invoice.billing_schedule_id)
+        days = schedule.sequence_fields.get("defaultDueDateDays") if schedule is not None else None
+        if isinstance(days, int):
+            return days
+    return account.payment_term_days
 
 
 def delete_invoice(session: Session, invoice: Invoice) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -49,6 +50,7 @@ class PhaseInput:
     recurrence_preference: str
     discounts: list[DiscountInput] = field(default_factory=list)
     minimums: list[MinimumInput] = field(default_factory=list)
+    sequence_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class ScheduleInput:
     currency: str
     prices: dict[str, Price]
     time_traveller: TimeTraveller | None = None
+    sequence_fields: dict[str, Any] = field(default_factory=dict)
 
 
 def initial_status(parsed_is_draft: bool, start: dt.date, today: dt.date) -> str:
@@ -96,6 +99,7 @@ def _write_children(session: Session, schedule: BillingSchedule, parsed: Schedul
             end_date=phase.end_date,
             price_ids=phase.price_ids,
             recurrence_preference=phase.recurrence_preference,
+            sequence_fields=phase.sequence_fields,
             created_at=now,
         )
         session.add(row)
@@ -152,6 +156,7 @@ def _apply_fields(schedule: BillingSchedule, parsed: ScheduleInput) -> None:
     schedule.label = parsed.label
     schedule.payment_provider = parsed.payment_provider
     schedule.auto_charge = parsed.auto_charge
+    schedule.sequence_fields = parsed.sequence_fields
 
 
 def create_schedule(session: Session, account_id: uuid.UUID, parsed: ScheduleInput) -> BillingSchedule:

@@ -287,7 +287,8 @@ def price_from_json(
         price_per_seat=_req_dec(structure.get("pricePerSeat")),
         proration_strategy=ProrationStrategy(structure.get("prorationStrategy") or "PRORATE_INCREMENTS"),
         contracted_minimum_seats=int(structure.get("contractedMinimumSeats") or 0),
-        overages_billing_frequency=Frequency(overages) if overages else None,
+        # "NONE" is how the API serves a null (overages billed with the price's own frequency)
+        overages_billing_frequency=Frequency(overages) if overages and overages != "NONE" else None,
     )
 
 

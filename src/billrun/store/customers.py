@@ -113,3 +113,13 @@ def customers_for_alias(session: Session, account_id: uuid.UUID, alias: str) -> 
     if customer is None:
         return []
     return [customer.id, *ancestors(session, customer.id)]
+
+
+def archived_among(session: Session, customer_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these customers are archived (one query for a page of invoices)."""
+    if not customer_ids:
+        return set()
+    rows = session.execute(
+        select(Customer.id).where(Customer.id.in_(customer_ids), Customer.archived_at.is_not(None))
+    ).scalars()
+    return set(rows)

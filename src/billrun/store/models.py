@@ -65,6 +65,11 @@ def _updated() -> Mapped[dt.datetime]:
     return mapped_column(Timestamp, server_default=func.now())
 
 
+def _sequence_fields() -> Mapped[dict[str, Any]]:
+    """Sequence fields kept verbatim and served back, but not acted on (SPEC §9), by their Sequence name."""
+    return mapped_column(default=dict, server_default=text("'{}'::jsonb"))
+
+
 # --- accounts and credentials -------------------------------------------------------------------------------
 
 
@@ -157,6 +162,7 @@ class Price(Base):
     integration_ids: Mapped[list[Any]] = mapped_column(default=list)
     list_price_id: Mapped[str | None] = mapped_column(String(255))
     usage_calculation_period: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    sequence_fields: Mapped[dict[str, Any]] = _sequence_fields()
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
 
@@ -177,6 +183,7 @@ class Customer(Base):
     tax_status: Mapped[str] = mapped_column(String(32), default="TAXED")
     integration_ids: Mapped[list[Any]] = mapped_column(default=list)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    sequence_fields: Mapped[dict[str, Any]] = _sequence_fields()
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
     archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
@@ -361,6 +368,7 @@ class BillingSchedule(Base):
     payment_provider: Mapped[str | None] = mapped_column(String(16))
     auto_charge: Mapped[bool] = mapped_column(default=False)
     integration_ids: Mapped[list[Any]] = mapped_column(default=list)
+    sequence_fields: Mapped[dict[str, Any]] = _sequence_fields()
     time_traveller_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("time_travellers.id"), unique=True)
     next_drafting_date: Mapped[dt.date | None] = mapped_column(Date)
     last_invoice_id: Mapped[uuid.UUID | None]
@@ -380,6 +388,7 @@ class SchedulePhase(Base):
     end_date: Mapped[dt.date | None] = mapped_column(Date)
     price_ids: Mapped[list[Any]]
     recurrence_preference: Mapped[str] = mapped_column(String(40), default="CONTINUE_FROM_PREVIOUS_PHASE")
+    sequence_fields: Mapped[dict[str, Any]] = _sequence_fields()
     created_at: Mapped[dt.datetime] = _created()
 
 
@@ -508,6 +517,7 @@ class Invoice(Base):
     calculated_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     warnings: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    sequence_fields: Mapped[dict[str, Any]] = _sequence_fields()
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
 
 
@@ -548,6 +558,7 @@ class InvoiceLineItem(Base):
     service_period_end: Mapped[dt.date | None] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(24))
     source: Mapped[str] = mapped_column(String(8))
+    sequence_fields: Mapped[dict[str, Any]] = _sequence_fields()
     created_at: Mapped[dt.datetime] = _created()
 
 

@@ -109,6 +109,7 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
             raise ApiError(422, "unbillable", str(exc)) from exc
         # read before the rollback below expires them (it used to answer 500: DetachedInstanceError)
         found_run_id, schedule_id, customer_id = run.id, schedule.id, schedule.customer_id
+        product_names = dict(ctx.product_names)
         s.rollback()  # a preview persists nothing
     currency = ctx.spec.currency
     return JSONResponse(
@@ -119,9 +120,28 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
             "customerId": str(customer_id),
             "status": "DRAFT",
             "currency": currency,
-            "billingPeriod": {"start": day(draft.billing_period.start), "endInclusive": day(draft.billing_period.end)}
+            # billrun's invoice shape and, for Sequence's preview schema, its DateRange names
+            "billingPeriod": {
+                "start": day(draft.billing_period.start),
+                "endInclusive": day(draft.billing_period.end),
+                "startDate": day(draft.billing_period.start),
+                "endDate": day(draft.billing_period.end),
+            }
             if draft.billing_period
             else None,
+            "customer": {"id": str(customer_id)},
+            "paymentOptions": [],
+            "lineItemGroups": [
+                {
+                    "productId": g.product_id,
+                    "title": product_names.get(g.product_id, ""),
+                    "index": g.index,
+                    "netTotal": money(g.net_total, currency),
+                    "totalTax": money(g.total_tax, currency),
+                    "grossTotal": money(g.gross_total, currency),
+                }
+                for g in draft.groups
+            ],
             "accountingDate": day(draft.accounting_date),
             "customerTaxStatus": draft.customer_tax_status.value,
             "netTotal": money(draft.net_total, currency),
@@ -142,6 +162,7 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
                     "taxRate": plain(ln.tax_rate),
                     "kind": ln.kind,
                     "priceId": ln.price_id,
+                    "externalIds": [],
                 }
                 for ln in draft.lines
             ],

@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 from billrun.api.errors import ApiError, FieldError, conflict, not_found, validation_error
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import list_page
-from billrun.api.price_input import PriceInput
-from billrun.api.serialize import ts
+from billrun.api.price_input import PRICE_STATUSES, PriceInput
+from billrun.api.serialize import integration_ids as integration_ids_json
+from billrun.api.serialize import present, ts
 from billrun.store import catalog
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Price, Product, SeatMetric, UsageMetric
-from billrun.validation import Fields
+from billrun.validation import Fields, integration_ids
 
 router = APIRouter()
 SEAT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -204,6 +205,23 @@ def update_seat_metric(
     return run_mutation(request, who, raw, action)
 
 
+@router.delete("/seat-metrics/{metric_id}")
+def delete_seat_metric(
+    metric_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    def action(s: Session) -> tuple[int, Any]:
+        metric = owned(s, SeatMetric, who.account_id, metric_id, lock=True)
+        if metric is None:
+            raise not_found("seat metric")
+        if catalog.seat_metric_in_use(s, who.account_id, str(metric.id)):
+            raise conflict("a price charges for this seat metric; delete or replace the price first", "inUse")
+        deleted = seat_metric_json(metric)
+        s.delete(metric)
+        return 200, deleted
+
+    return run_mutation(request, who, raw, action)
+
+
 # --- usage metrics --------------------------------------------------------------------------------------------
 
 
@@ -326,12 +344,17 @@ def update_usage_metric(
         for key, value in fields.items():
             setattr(metric, key, value)
         metric.updated_at = now()
+        try:
+            with s.begin_nested():
+                s.flush()
+        except IntegrityError as exc:  # it used to answer 500 (a rename onto another metric's name)
+            raise conflict(f"a usage metric named {fields['name']!r} already exists", key="name") from exc
         return 200, usage_metric_json(metric)
 
     return run_mutation(request, who, raw, action)
 
 
-@router.delete("/usage-metrics/{metric_id}", status_code=204)
+@router.delete("/usage-metrics/{metric_id}")
 def delete_usage_metric(
     metric_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
@@ -342,7 +365,7 @@ def delete_usage_metric(
         if catalog.metric_in_use(s, who.account_id, str(metric.id)):
             raise conflict("a price uses this metric", "inUse")
         metric.deleted_at = now()
-        return 204, None
+        return 200, usage_metric_json(metric)
 
     return run_mutation(request, who, raw, action)
 
@@ -357,16 +380,24 @@ def price_json(p: Price) -> dict[str, Any]:
         "productId": str(p.product_id),
         "name": p.name,
         "currency": p.currency,
-        "structure": p.structure,
+        "structure": _structure_json(p.structure),
         "billingFrequency": p.billing_frequency,
         "billingType": p.billing_type,
         "createdAt": ts(p.created_at),
         "updatedAt": ts(p.updated_at),
-        "integrationIds": p.integration_ids,
-        "customMetricParameters": [],
+        "integrationIds": integration_ids_json(p.integration_ids),
+        "customMetricParameters": p.sequence_fields.get("customMetricParameters", []),
         "listPriceId": p.list_price_id,
         "usageCalculationPeriod": p.usage_calculation_period,
+        "status": p.sequence_fields.get("status", "ACTIVE"),
     }
+
+
+def _structure_json(structure: dict[str, Any]) -> dict[str, Any]:
+    """Overages billed with the price's own frequency are Sequence's ``NONE`` (billrun stores null)."""
+    if structure.get("pricingType") == "SEAT_BASED" and structure.get("overagesBillingFrequency") is None:
+        return {**structure, "overagesBillingFrequency": "NONE"}
+    return structure
 
 
 @router.post("/prices", status_code=201)
@@ -386,6 +417,7 @@ def create_price(request: Request, raw: bytes = Depends(raw_body), who: Caller =
             billing_type=parsed.billing_type,
             integration_ids=parsed.integration_ids,
             list_price_id=parsed.list_price_id,
+            sequence_fields=parsed.sequence_fields,
             usage_calculation_period=parsed.usage_calculation_period,
             created_at=now(),
             updated_at=now(),
@@ -417,33 +449,53 @@ def get_price(price_id: str, who: Caller = Depends(caller)) -> Response:
         return JSONResponse(price_json(price))
 
 
+#: What PUT /prices may change; billing reads none of it. The rest of a price is fixed once created, because
+#: schedules and issued invoices were billed from it.
+_PRICE_MUTABLE = ("name", "status", "integrationIds", "customMetricParameters", "listPriceId")
+_PRICE_READ_ONLY = ("id", "sequenceAccountId", "createdAt", "updatedAt")
+
+
 @router.put("/prices/{price_id}")
 def update_price(
     price_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
+    """A partial update, or the whole object as GET served it: fields equal to the stored ones are accepted
+    whatever they are; a changed field that may not change is refused by name."""
     v = Fields(parse_json(raw))
-    name = v.string("name")
-    errors = [
-        FieldError("immutable", f"{key} cannot be changed; only name can", key)
-        for key in v.body
-        if key not in ("name", "id")
-    ]
-    if errors:
-        raise validation_error(v.errors + errors)
+    v.legacy("externalIds", "integrationIds")
+    name = v.string("name", required=False)
+    status = v.enum("status", PRICE_STATUSES, required=False)
+    integrations = integration_ids(v) if "integrationIds" in v.body else None
+    list_price_id = v.string("listPriceId", required=False)
+    inert: dict[str, Any] = {}
+    v.inert(inert, {"customMetricParameters": list})
     v.raise_if_errors()
 
     def action(s: Session) -> tuple[int, Any]:
         price = owned(s, Price, who.account_id, price_id, lock=True)
         if price is None:
             raise not_found("price")
+        served = present(price_json(price))
+        changed = [
+            FieldError("immutable", f"{key} cannot be changed; only {', '.join(_PRICE_MUTABLE)} can", key)
+            for key, value in v.body.items()
+            if key not in _PRICE_MUTABLE + _PRICE_READ_ONLY and key in served and present(value) != served[key]
+        ]
+        if changed:
+            raise validation_error(changed)
         price.name = name or price.name
+        price.sequence_fields = {**price.sequence_fields, **inert, **({"status": status} if status else {})}
+        if integrations is not None:
+            price.integration_ids = integrations
+        if "listPriceId" in v.body:
+            price.list_price_id = list_price_id
         price.updated_at = now()
         return 200, price_json(price)
 
     return run_mutation(request, who, raw, action)
 
 
-@router.delete("/prices/{price_id}", status_code=204)
+@router.delete("/prices/{price_id}")
 def delete_price(
     price_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
@@ -458,7 +510,8 @@ def delete_price(
                 "a billing schedule phase references this price",
                 [FieldError("inUse", "a billing schedule phase references this price", "")],
             )
+        deleted = price_json(price)
         s.delete(price)
-        return 204, None
+        return 200, deleted
 
     return run_mutation(request, who, raw, action)

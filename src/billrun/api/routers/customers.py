@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,33 +24,19 @@ from billrun.api.http import (
     run_mutation,
     served_version,
 )
-from billrun.api.listing import list_page
+from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import ident, ts
+from billrun.api.serialize import integration_ids as integration_ids_json
 from billrun.billing import recalculation
 from billrun.billing.invoicing import customer_emails
 from billrun.store import customers as repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Customer, CustomerAlias
-from billrun.validation import Fields
+from billrun.validation import Fields, address, integration_ids
 
 router = APIRouter()
 TAX_STATUSES = ["TAXED", "TAX_EXEMPT", "REVERSE_CHARGED"]
-INTEGRATION_SERVICES = [
-    "Amazon_Redshift",
-    "Google_BigQuery",
-    "Google_Sheets",
-    "HubSpot",
-    "NetSuite",
-    "QuickBooks_Online",
-    "Salesforce",
-    "Slack",
-    "Snowflake",
-    "Stripe",
-    "Xero",
-    "Avalara",
-    "Anrok",
-]
 MAX_DEPTH = 5
 
 
@@ -68,9 +55,12 @@ def _legacy_contacts(body: dict[str, Any]) -> dict[str, Any]:
     """The customer as versions before 2024-07-30 shaped it: the primary contact's ``contactName``, ``email``
     and ``telephone``, and ``billingEmails``, instead of ``contacts`` (SPEC §3.2)."""
     contacts = body.pop("contacts") or []
+    return {**body, **_legacy_contact_fields(contacts)}
+
+
+def _legacy_contact_fields(contacts: list[dict[str, Any]]) -> dict[str, Any]:
     primary = next((c for c in contacts if c.get("billingPreference") == "PRIMARY"), contacts[0] if contacts else {})
     return {
-        **body,
         "contactName": primary.get("name") or "",
         "email": primary.get("email") or "",
         "telephone": primary.get("phone") or "",
@@ -87,14 +77,30 @@ def _customer_body(c: Customer, aliases: list[str]) -> dict[str, Any]:
         "archivedAt": ts(c.archived_at),
         "legalName": c.legal_name,
         "address": c.address,
-        "contacts": c.contacts,
+        "contacts": [contact_json(c, contact) for contact in c.contacts],
         "url": c.url,
         "domain": c.domain,
         "label": c.label,
         "taxStatus": c.tax_status,
-        "integrationIds": [{**i, "lastSynced": None, "url": None, "isPending": False} for i in c.integration_ids],
+        "integrationIds": integration_ids_json(c.integration_ids),
         "customerAliases": aliases,
         "parentId": ident(c.parent_id),
+        # Sequence's organisations group customers for consolidated billing (SPEC §9): billrun has none.
+        "organizations": [],
+        "status": c.sequence_fields.get("status", "ACTIVE"),
+        "customProperties": c.sequence_fields.get("customProperties", {}),
+    }
+
+
+def contact_json(c: Customer, contact: dict[str, Any]) -> dict[str, Any]:
+    """A contact as Sequence serves it. Contacts made before contacts had timestamps carry the customer's; a
+    contact made from seed-era fields may have no name or email, served as empty strings (both required)."""
+    return {
+        **contact,
+        "name": contact.get("name") or "",
+        "email": contact.get("email") or "",
+        "createdAt": contact.get("createdAt") or ts(c.created_at),
+        "updatedAt": contact.get("updatedAt") or ts(c.updated_at),
     }
 
 
@@ -118,53 +124,48 @@ def _map_legacy(v: Fields) -> None:
     v.body["contacts"] = contacts
 
 
-def _address(v: Fields, required: bool) -> dict[str, Any] | None:
-    a = v.child("address", required=required)
-    if a is None:
-        return None
-    out = {
-        "line1": a.string("line1"),
-        "line2": a.string("line2", required=False),
-        "town": a.string("town"),
-        "state": None,
-        "postcode": a.string("postcode"),
-        "country": a.string("country", max_len=2),
+def _sequence_fields(v: Fields, stored: dict[str, Any]) -> dict[str, Any]:
+    """The customer's Sequence fields billrun keeps but does not act on (SPEC §9): its status, custom
+    properties and the integrations to push to."""
+    fields = dict(stored)
+    v.inert(fields, {"customProperties": dict, "pushToIntegrations": list})
+    if "status" in v.body:
+        fields["status"] = v.enum("status", ["DRAFT", "ACTIVE"])
+    return fields
+
+
+def contact_fields(c: Fields, stamp: str) -> dict[str, Any]:
+    """One contact of a request, new (``stamp`` is its creation and update time)."""
+    return {
+        "id": str(uuid.uuid4()),
+        "name": c.string("name", required=False),
+        "email": c.string("email", required=False),
+        "phone": c.string("phone", required=False),
+        "billingPreference": c.enum(
+            "billingPreference", ["PRIMARY", "STANDARD", "NONE"], required=False, default="STANDARD"
+        ),
+        "createdAt": stamp,
+        "updatedAt": stamp,
     }
-    country = out["country"]
-    if country is not None and (len(country) != 2 or not country.isalpha() or not country.isupper()):
-        a.error("country", "invalidFormat", "country must be an ISO 3166-1 alpha-2 code such as GB")
-    out["state"] = a.string("state", required=country == "US")
-    return out
+
+
+def _keep_identity(stored: list[dict[str, Any]], given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A customer update's contacts: one with the email of a stored contact is that contact (its id and creation
+    time stay, so ``/contacts/{id}`` keeps naming it); the others are new."""
+    by_email = {c["email"]: c for c in stored if c.get("email")}
+    kept = []
+    for contact in given:
+        before = by_email.pop(contact["email"], None) if contact.get("email") else None
+        kept.append({**contact, "id": before["id"], "createdAt": before.get("createdAt")} if before else contact)
+    return kept
 
 
 def _contacts(v: Fields) -> list[dict[str, Any]]:
-    contacts = []
-    for path, element in v.items("contacts", required=False):
-        c = Fields(element, path, v.errors)
-        contacts.append(
-            {
-                "id": str(uuid.uuid4()),
-                "name": c.string("name", required=False),
-                "email": c.string("email", required=False),
-                "phone": c.string("phone", required=False),
-                "billingPreference": c.enum(
-                    "billingPreference", ["PRIMARY", "STANDARD", "NONE"], required=False, default="STANDARD"
-                ),
-            }
-        )
+    stamp = ts(now())
+    contacts = [contact_fields(Fields(e, path, v.errors), stamp) for path, e in v.items("contacts", required=False)]
     if sum(1 for c in contacts if c["billingPreference"] == "PRIMARY") > 1:
         v.error("contacts", "outOfRange", "at most one contact may be PRIMARY")
     return contacts
-
-
-def _integration_ids(v: Fields) -> list[dict[str, str]]:
-    result = []
-    for path, element in v.items("integrationIds", required=False):
-        i = Fields(element, path, v.errors)
-        service, service_id = i.enum("service", INTEGRATION_SERVICES), i.string("id")
-        if service and service_id:
-            result.append({"service": service, "id": service_id})
-    return result
 
 
 def _check_parent(s: Session, who: Caller, v: Fields, customer_id: uuid.UUID | None) -> uuid.UUID | None:
@@ -198,10 +199,11 @@ def create_customer(request: Request, raw: bytes = Depends(raw_body), who: Calle
         v = Fields(body)
         _map_legacy(v)
         legal_name = v.string("legalName")
-        address = _address(v, required=True)
+        postal = address(v, "address", required=True)
         contacts = _contacts(v)
         tax_status = v.enum("taxStatus", TAX_STATUSES, required=False, default="TAXED")
-        integration_ids = _integration_ids(v)
+        integrations = integration_ids(v)
+        sequence_fields = _sequence_fields(v, {})
         aliases = v.string_list("customerAliases")
         parent_id = _check_parent(s, who, v, None)
         fields = {
@@ -215,10 +217,11 @@ def create_customer(request: Request, raw: bytes = Depends(raw_body), who: Calle
         customer = Customer(
             account_id=who.account_id,
             legal_name=legal_name,
-            address=address,
+            address=postal,
             contacts=contacts,
             tax_status=tax_status,
-            integration_ids=integration_ids,
+            integration_ids=integrations,
+            sequence_fields=sequence_fields,
             parent_id=parent_id,
             created_at=now(),
             updated_at=now(),
@@ -252,7 +255,12 @@ def get_customer_by_alias(alias: str, who: Caller = Depends(caller)) -> Response
         customer = repo.by_alias(s, who.account_id, alias)
         if customer is None:
             raise not_found("customer")
-        return JSONResponse(customer_json(customer, repo.alias_values(s, customer.id)))
+        body = customer_json(customer, repo.alias_values(s, customer.id))
+        # Sequence's 2024-07-30 spec still serves this lookup in the earlier shape, its contact fields
+        # required: both shapes at once satisfy a client of either.
+        if "contacts" in body:  # served in 2024-07-30's shape, which lacks them
+            body |= _legacy_contact_fields(body["contacts"])
+        return JSONResponse(body)
 
 
 @router.get("/customers/{customer_id}")
@@ -293,21 +301,22 @@ def update_customer(
         if "legalName" in v.body:
             customer.legal_name = v.string("legalName") or customer.legal_name
         if "address" in v.body:
-            customer.address = _address(v, required=True) or customer.address
+            customer.address = address(v, "address", required=True) or customer.address
         if "contacts" in v.body:
-            customer.contacts = _contacts(v)
+            customer.contacts = _keep_identity(customer.contacts, _contacts(v))
         if "taxStatus" in v.body:
             status = v.enum("taxStatus", TAX_STATUSES)
             if status and status != customer.tax_status:
                 customer.tax_status = status
                 affected.append(customer.id)
         if "integrationIds" in v.body:
-            customer.integration_ids = _integration_ids(v)
+            customer.integration_ids = integration_ids(v)
         for key, column in (("url", "url"), ("domain", "domain"), ("label", "label")):
             if key in v.body:
                 setattr(customer, column, v.string(key, required=False, max_len=2048))
         if "parentId" in v.body:
             customer.parent_id = _check_parent(s, who, v, customer.id)
+        customer.sequence_fields = _sequence_fields(v, customer.sequence_fields)
         v.raise_if_errors()
         customer.updated_at = now()
         if affected:
@@ -333,6 +342,111 @@ def archive_customer(
 
 
 # --- aliases --------------------------------------------------------------------------------------------------
+
+
+# --- contacts (kept on the customer, SPEC §2.8) ----------------------------------------------------------------
+
+
+def _contact_action(
+    request: Request,
+    raw: bytes,
+    who: Caller,
+    customer_id: str,
+    change: Callable[[Customer, list[dict[str, Any]], Fields], dict[str, Any]],
+    status: int = 200,
+) -> Response:
+    """Read-modify-write of a customer's contacts under its row lock; ``change`` edits the list and returns
+    the contact to answer with."""
+    body = parse_json(raw) if raw.strip() else {}
+
+    def action(s: Session) -> tuple[int, Any]:
+        customer = owned(s, Customer, who.account_id, customer_id, lock=True)
+        if customer is None:
+            raise not_found("customer")
+        v = Fields(body)
+        contacts = [dict(c) for c in customer.contacts]
+        contact = change(customer, contacts, v)
+        live_primaries = [c for c in contacts if c.get("billingPreference") == "PRIMARY" and not c.get("archivedAt")]
+        if len(live_primaries) > 1:
+            v.error("billingPreference", "conflictingFields", "the customer already has a PRIMARY contact")
+        v.raise_if_errors()
+        customer.contacts = contacts
+        customer.updated_at = now()
+        return status, contact_json(customer, contact)
+
+    return run_mutation(request, who, raw, action)
+
+
+def _find_contact(contacts: list[dict[str, Any]], contact_id: str) -> dict[str, Any]:
+    found = next((c for c in contacts if c.get("id") == contact_id), None)
+    if found is None:
+        raise not_found("contact")
+    return found
+
+
+@router.get("/customers/{customer_id}/contacts")
+def list_contacts(customer_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
+    query = Query(request)
+    archived = query.boolean("includeArchived")
+    query.raise_if_errors()
+    with unit_of_work() as s:
+        customer = owned(s, Customer, who.account_id, customer_id)
+        if customer is None:
+            raise not_found("customer")
+        items = [contact_json(customer, c) for c in customer.contacts if archived or not c.get("archivedAt")]
+    return all_items(items)
+
+
+@router.post("/customers/{customer_id}/contacts", status_code=201)
+def create_contact(
+    customer_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    def change(customer: Customer, contacts: list[dict[str, Any]], v: Fields) -> dict[str, Any]:
+        contact = contact_fields(v, ts(now()))
+        if contact["email"] is None:
+            v.error("email", "required", "email is required")
+        contacts.append(contact)
+        return contact
+
+    return _contact_action(request, raw, who, customer_id, change, status=201)
+
+
+@router.put("/customers/{customer_id}/contacts/{contact_id}")
+def update_contact(
+    customer_id: str,
+    contact_id: str,
+    request: Request,
+    raw: bytes = Depends(raw_body),
+    who: Caller = Depends(caller),
+) -> Response:
+    def change(customer: Customer, contacts: list[dict[str, Any]], v: Fields) -> dict[str, Any]:
+        contact = _find_contact(contacts, contact_id)
+        for key in ("name", "email", "phone"):
+            if key in v.body:
+                contact[key] = v.string(key, required=key == "email")
+        if "billingPreference" in v.body:
+            contact["billingPreference"] = v.enum("billingPreference", ["PRIMARY", "STANDARD", "NONE"])
+        contact["updatedAt"] = ts(now())
+        return contact
+
+    return _contact_action(request, raw, who, customer_id, change)
+
+
+@router.post("/customers/{customer_id}/contacts/{contact_id}/archive")
+def archive_contact(
+    customer_id: str,
+    contact_id: str,
+    request: Request,
+    raw: bytes = Depends(raw_body),
+    who: Caller = Depends(caller),
+) -> Response:
+    def change(customer: Customer, contacts: list[dict[str, Any]], v: Fields) -> dict[str, Any]:
+        contact = _find_contact(contacts, contact_id)
+        contact["archivedAt"] = contact.get("archivedAt") or ts(now())
+        contact["updatedAt"] = ts(now())
+        return contact
+
+    return _contact_action(request, raw, who, customer_id, change)
 
 
 def alias_json(a: CustomerAlias) -> dict[str, Any]:
@@ -401,7 +515,7 @@ def update_alias(
     return run_mutation(request, who, raw, action)
 
 
-@router.delete("/customer-aliases/{alias_id}", status_code=204)
+@router.delete("/customer-aliases/{alias_id}")
 def delete_alias(
     alias_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
@@ -411,6 +525,6 @@ def delete_alias(
             raise not_found("customer alias")
         alias.deleted_at = now()
         recalculation.request_for_customers(s, who.account_id, [alias.customer_id])
-        return 204, None
+        return 200, alias_json(alias)
 
     return run_mutation(request, who, raw, action, after_commit=recalculation.kick)

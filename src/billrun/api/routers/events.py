@@ -414,7 +414,8 @@ def seat_balances(request: Request, who: Caller = Depends(caller)) -> Response:
                     seat_type,
                     aliases,
                 )
-                changed = timeline.changes[-1][0] if timeline.changes else None
+                # a balance that never changed has been what it is since the customer existed
+                changed = timeline.changes[-1][0] if timeline.changes else customer.created_at
                 balances.append(
                     {"seatType": seat_type, "total": timeline.balance_at(as_of), "changeTimestamp": ts(changed)}
                 )
@@ -424,12 +425,11 @@ def seat_balances(request: Request, who: Caller = Depends(caller)) -> Response:
             items.append(
                 {
                     "id": str(customer.id),
+                    "sequenceAccountId": str(customer.account_id),
                     "legalName": customer.legal_name,
                     "customerAliases": customer_repo.alias_values(s, customer.id),
                     "total": total,
-                    "changeTimestamp": max(
-                        (b["changeTimestamp"] for b in balances if b["changeTimestamp"]), default=None
-                    ),
+                    "changeTimestamp": max((b["changeTimestamp"] for b in balances), default=ts(customer.created_at)),
                     "balances": balances,
                 }
             )

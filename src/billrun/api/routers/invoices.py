@@ -12,7 +12,17 @@ from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from billrun.api.errors import conflict, field_error, invalid_transition, not_found
-from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
+from billrun.api.http import (
+    Caller,
+    JSONResponse,
+    Query,
+    RecordResponse,
+    caller,
+    page_params,
+    parse_json,
+    raw_body,
+    run_mutation,
+)
 from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import day, ident, money, plain, ts
 from billrun.billing import lifecycle, recalculation
@@ -20,7 +30,7 @@ from billrun.billing.clock import real_now
 from billrun.billing.invoicing import customer_emails
 from billrun.billing.snapshots import expand_snapshot
 from billrun.domain.money import SUPPORTED_CURRENCIES, round_money
-from billrun.store import taxes
+from billrun.store import customers, taxes
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import (
@@ -33,14 +43,16 @@ from billrun.store.models import (
     Price,
     TaxRate,
 )
-from billrun.validation import Fields
+from billrun.validation import Fields, address
 
 router = APIRouter()
 STATUSES = ["IN_PROGRESS", "DRAFT", "FINAL", "SENT", "VOIDED"]
 PAYMENT_STATUSES = ["UNPAID", "PARTIALLY_PAID", "PAID", "UNCOLLECTIBLE"]
+PAYMENT_OPTIONS = ["BANK_TRANSFER", "LINK"]
 
 
-def invoice_json(i: Invoice) -> dict[str, Any]:
+def invoice_json(i: Invoice, customer_archived: bool) -> dict[str, Any]:
+    extra = i.sequence_fields
     return {
         "id": str(i.id),
         "sequenceAccountId": str(i.account_id),
@@ -52,16 +64,17 @@ def invoice_json(i: Invoice) -> dict[str, Any]:
         "invoiceNumber": i.invoice_number,
         "issueDate": day(i.issue_date),
         "dueDate": day(i.due_date),
+        "dueDateSource": "MANUAL" if extra.get("dueDateSet") else "CALCULATED",
         "purchaseOrderNumber": i.purchase_order_number,
         "reference": i.reference,
         "memo": i.memo,
         "customerEmails": i.customer_emails,
-        "customerLegalCompanyName": i.customer_legal_company_name,
+        "customerLegalCompanyName": i.customer_legal_company_name or "",
         "customerBillingAddress": i.customer_billing_address,
-        "customerShippingAddress": i.customer_billing_address,
-        "customerTaxId": None,
+        "customerShippingAddress": extra.get("customerShippingAddress", i.customer_billing_address),
         "customerTaxStatus": i.customer_tax_status,
-        "paymentOptions": [],
+        "isCustomerArchived": customer_archived,
+        "paymentOptions": extra.get("paymentOptions", []),
         "billingPeriod": {"start": day(i.billing_period_start), "endInclusive": day(i.billing_period_end)}
         if i.billing_period_start
         else None,
@@ -72,12 +85,31 @@ def invoice_json(i: Invoice) -> dict[str, Any]:
         "paymentStatus": i.payment_status,
         "createdAt": ts(i.created_at),
         "updatedAt": ts(i.updated_at),
-        "creditNoteIds": [],
-        "linkedServices": [],
-        "accountingDate": day(i.accounting_date),
+        # Until an accounting date is set, Sequence's is the issue date; a draft's is the date it bills.
+        "accountingDate": day(i.accounting_date or i.issue_date or i.drafting_date or i.created_at.date()),
         "calculatedAt": ts(i.calculated_at),
         "warnings": i.warnings,
+        "attachmentAssetIds": extra.get("attachmentAssetIds", []),
+        # Credits, credit notes, payments, integrations and rendering are out of scope (SPEC §9): none apply.
+        "creditNoteIds": [],
+        "linkedServices": [],
+        "appliedCreditGrants": [],
+        "appliedCreditNotes": [],
+        "projectedCreditGrants": [],
+        "paymentAllocations": [],
+        "integrationPaymentStatuses": {},
+        "renderSettings": {"paymentLinkDisplay": "HIDE_PAYMENT_LINK"},
     }
+
+
+def invoices_json(s: Session, invoices: list[Invoice]) -> list[dict[str, Any]]:
+    archived = customers.archived_among(s, {i.customer_id for i in invoices})
+    return [invoice_json(i, i.customer_id in archived) for i in invoices]
+
+
+def one_invoice_json(s: Session, invoice: Invoice) -> dict[str, Any]:
+    (body,) = invoices_json(s, [invoice])
+    return body
 
 
 def line_json(line: InvoiceLineItem, currency: str) -> dict[str, Any]:
@@ -104,7 +136,8 @@ def line_json(line: InvoiceLineItem, currency: str) -> dict[str, Any]:
         "servicePeriodEnd": f"{end.isoformat()}T23:59:59.999999Z" if end else None,
         "kind": line.kind,
         "source": line.source,
-        "integrationIds": [],
+        "externalIds": line.sequence_fields.get("externalIds", []),
+        **{k: v for k, v in line.sequence_fields.items() if k != "externalIds"},
     }
 
 
@@ -151,13 +184,13 @@ def list_invoices(request: Request, who: Caller = Depends(caller)) -> Response:
         "GROSS_TOTAL": Invoice.gross_total,
         "ACCOUNTING_DATE": Invoice.accounting_date,
     }.get(page.sort_by, Invoice.created_at)
-    return list_page(page, stmt, sort, Invoice.id, invoice_json)
+    return list_page(page, stmt, sort, Invoice.id, serialize_rows=invoices_json)
 
 
 @router.get("/invoices/{invoice_id}")
 def get_invoice(invoice_id: str, who: Caller = Depends(caller)) -> Response:
     with unit_of_work() as s:
-        return JSONResponse(invoice_json(_invoice(s, who, invoice_id)))
+        return JSONResponse(one_invoice_json(s, _invoice(s, who, invoice_id)))
 
 
 @router.get("/invoices/{invoice_id}/line-items")
@@ -172,6 +205,19 @@ def get_line_items(invoice_id: str, who: Caller = Depends(caller)) -> Response:
     return all_items(items)
 
 
+def group_json(g: InvoiceLineItemGroup, currency: str) -> dict[str, Any]:
+    return {
+        "id": str(g.id),
+        "invoiceId": str(g.invoice_id),
+        "title": g.title,
+        "description": g.description,
+        "index": g.index,
+        "netTotal": money(g.net_total, currency),
+        "totalTax": money(g.total_tax, currency),
+        "grossTotal": money(g.gross_total, currency),
+    }
+
+
 @router.get("/invoices/{invoice_id}/line-item-groups")
 def get_groups(invoice_id: str, who: Caller = Depends(caller)) -> Response:
     with unit_of_work() as s:
@@ -181,20 +227,7 @@ def get_groups(invoice_id: str, who: Caller = Depends(caller)) -> Response:
             .where(InvoiceLineItemGroup.invoice_id == invoice.id)
             .order_by(InvoiceLineItemGroup.index)
         ).scalars()
-        items = [
-            {
-                "id": str(g.id),
-                "invoiceId": str(g.invoice_id),
-                "title": g.title,
-                "description": g.description,
-                "index": g.index,
-                "netTotal": money(g.net_total, invoice.currency),
-                "totalTax": money(g.total_tax, invoice.currency),
-                "grossTotal": money(g.gross_total, invoice.currency),
-                "taxCategory": None,
-            }
-            for g in groups
-        ]
+        items = [group_json(g, invoice.currency) for g in groups]
     return all_items(items)
 
 
@@ -211,7 +244,7 @@ def get_snapshot(invoice_id: str, who: Caller = Depends(caller)) -> Response:
         if snapshot is None:
             raise not_found("calculation snapshot")
         history = s.execute(select(func.count()).where(CalculationSnapshot.invoice_id == invoice.id)).scalar_one()
-        return JSONResponse(
+        return RecordResponse(
             {
                 "invoiceId": str(invoice.id),
                 "createdAt": ts(snapshot.created_at),
@@ -244,7 +277,7 @@ def _action(name: str) -> Any:
                     lifecycle.apply_action(s, invoice, name)
             except lifecycle.TransitionRefused as exc:
                 raise invalid_transition(exc.current, exc.action) from exc
-            return 200, invoice_json(invoice)
+            return 200, one_invoice_json(s, invoice)
 
         return run_mutation(request, who, raw, action)
 
@@ -268,7 +301,7 @@ def recalculate(
             raise invalid_transition(invoice.status, "recalculate")
         if not recalculation.recalculate_invoice(s, invoice):
             return 200, _deleted_json(invoice)
-        return 200, invoice_json(invoice)
+        return 200, one_invoice_json(s, invoice)
 
     return run_mutation(request, who, raw, action)
 
@@ -309,17 +342,18 @@ def recalculate_many(request: Request, raw: bytes = Depends(raw_body), who: Call
     return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
 
 
-@router.delete("/invoices/{invoice_id}", status_code=204)
+@router.delete("/invoices/{invoice_id}")
 def delete(
     invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
     def action(s: Session) -> tuple[int, Any]:
         invoice = _invoice(s, who, invoice_id, lock=True)
+        deleted = one_invoice_json(s, invoice)
         try:
             lifecycle.delete_invoice(s, invoice)
         except lifecycle.TransitionRefused as exc:
             raise invalid_transition(exc.current, exc.action) from exc
-        return 204, None
+        return 200, deleted
 
     return run_mutation(request, who, raw, action)
 
@@ -338,7 +372,65 @@ def payment_status(
             raise invalid_transition(invoice.status, "set the payment status of")
         invoice.payment_status = status or invoice.payment_status
         invoice.updated_at = real_now()
-        return 200, invoice_json(invoice)
+        return 200, one_invoice_json(s, invoice)
+
+    return run_mutation(request, who, raw, action)
+
+
+def _document_fields(v: Fields, stored: dict[str, Any]) -> dict[str, Any]:
+    """The columns an invoice request sets (those given), for POST, PUT and PATCH alike; ``stored`` is the
+    invoice's Sequence fields, which the request's inert ones (SPEC §9) are merged into."""
+    fields: dict[str, Any] = {}
+    for key, column in (("purchaseOrderNumber", "purchase_order_number"), ("reference", "reference")):
+        if key in v.body:
+            fields[column] = v.string(key, required=False)
+    if "memo" in v.body:
+        fields["memo"] = v.string("memo", required=False, max_len=10_000)
+    if "customerLegalCompanyName" in v.body:
+        fields["customer_legal_company_name"] = v.string("customerLegalCompanyName")
+    if "customerBillingAddress" in v.body:
+        fields["customer_billing_address"] = address(v, "customerBillingAddress", required=True)
+    if "accountingDate" in v.body:
+        fields["accounting_date"] = v.date("accountingDate", required=False)
+    if "customerEmails" in v.body:
+        fields["customer_emails"] = v.string_list("customerEmails")
+    if "metadata" in v.body:
+        fields["metadata_"] = [
+            {"key": m.string("key"), "value": m.string("value", max_len=4000)}
+            for m in (Fields(e, p, v.errors) for p, e in v.items("metadata"))
+        ]
+    inert = dict(stored)
+    if "dueDate" in v.body:
+        fields["due_date"] = v.date("dueDate", required=False)
+        inert["dueDateSet"] = fields["due_date"] is not None
+    if "customerShippingAddress" in v.body:
+        inert["customerShippingAddress"] = address(v, "customerShippingAddress", required=True)
+    if "paymentOptions" in v.body:
+        options = v.string_list("paymentOptions")
+        for i, option in enumerate(options):
+            if option not in PAYMENT_OPTIONS:
+                v.error(f"paymentOptions[{i}]", "invalidEnum", f"must be one of {', '.join(PAYMENT_OPTIONS)}")
+        inert["paymentOptions"] = options
+    v.inert(inert, {"attachmentAssetIds": list})
+    if inert != stored:
+        fields["sequence_fields"] = inert
+    return fields
+
+
+def _update_invoice(invoice_id: str, request: Request, raw: bytes, who: Caller) -> Response:
+    body = parse_json(raw)
+
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        v = Fields(body)
+        fields = _document_fields(v, invoice.sequence_fields)
+        v.raise_if_errors()
+        if invoice.status not in ("DRAFT", "IN_PROGRESS"):
+            raise invalid_transition(invoice.status, "edit")
+        for column, value in fields.items():
+            setattr(invoice, column, value)
+        invoice.updated_at = real_now()
+        return 200, one_invoice_json(s, invoice)
 
     return run_mutation(request, who, raw, action)
 
@@ -347,34 +439,15 @@ def payment_status(
 def update_invoice(
     invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
-    v = Fields(parse_json(raw))
-    fields: dict[str, Any] = {}
-    for key, column in (("purchaseOrderNumber", "purchase_order_number"), ("reference", "reference")):
-        if key in v.body:
-            fields[column] = v.string(key, required=False)
-    if "memo" in v.body:
-        fields["memo"] = v.string("memo", required=False, max_len=10_000)
-    if "dueDate" in v.body:
-        fields["due_date"] = v.date("dueDate", required=False)
-    if "customerEmails" in v.body:
-        fields["customer_emails"] = v.string_list("customerEmails")
-    if "metadata" in v.body:
-        fields["metadata_"] = [
-            {"key": m.string("key"), "value": m.string("value", max_len=4000)}
-            for m in (Fields(e, p, v.errors) for p, e in v.items("metadata"))
-        ]
-    v.raise_if_errors()
+    return _update_invoice(invoice_id, request, raw, who)
 
-    def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
-        if invoice.status not in ("DRAFT", "IN_PROGRESS"):
-            raise invalid_transition(invoice.status, "edit")
-        for column, value in fields.items():
-            setattr(invoice, column, value)
-        invoice.updated_at = real_now()
-        return 200, invoice_json(invoice)
 
-    return run_mutation(request, who, raw, action)
+@router.patch("/invoices/{invoice_id}")
+def patch_invoice(
+    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    """Sequence's PATCH takes the same fields as its PUT, each optional; so does billrun's PUT."""
+    return _update_invoice(invoice_id, request, raw, who)
 
 
 @router.post("/invoices", status_code=201)
@@ -397,12 +470,17 @@ def create_manual_invoice(request: Request, raw: bytes = Depends(raw_body), who:
         period = v.child("billingPeriod", required=False)
         start = period.date("start") if period else None
         end = period.date("endInclusive") if period else None
-        accounting = v.date("accountingDate", required=False)
-        texts = {k: v.string(k, required=False) for k in ("purchaseOrderNumber", "reference")}
-        memo = v.string("memo", required=False, max_len=10_000)
+        fields = _document_fields(v, {})
         v.raise_if_errors()
         assert customer is not None and currency is not None
         now = real_now()
+        # The customer's details as of now, unless the request gives the invoice its own.
+        document = {
+            "customer_emails": customer_emails(customer.contacts),
+            "customer_legal_company_name": customer.legal_name,
+            "customer_billing_address": customer.address,
+            **fields,
+        }
         invoice = Invoice(
             id=uuid.uuid4(),
             account_id=who.account_id,
@@ -410,28 +488,35 @@ def create_manual_invoice(request: Request, raw: bytes = Depends(raw_body), who:
             billing_schedule_id=schedule_id,
             currency=currency,
             status="DRAFT",
-            purchase_order_number=texts["purchaseOrderNumber"],
-            reference=texts["reference"],
-            memo=memo,
-            customer_emails=customer_emails(customer.contacts),
-            customer_legal_company_name=customer.legal_name,
-            customer_billing_address=customer.address,
             customer_tax_status=customer.tax_status,
             billing_period_start=start,
             billing_period_end=end,
-            accounting_date=accounting,
             calculated_at=now,
             created_at=now,
             updated_at=now,
+            **document,
         )
         s.add(invoice)
         s.flush()
-        return 201, invoice_json(invoice)
+        return 201, one_invoice_json(s, invoice)
 
     return run_mutation(request, who, raw, action)
 
 
-def _manual_line_fields(s: Session, who: Caller, v: Fields, invoice: Invoice, partial: bool) -> dict[str, Any]:
+#: A line's Sequence fields billrun keeps and serves but does not act on (SPEC §9).
+_LINE_INERT = {
+    "externalIds": list,
+    "revenueClassification": str,
+    "revenueRecognitionMethod": str,
+    "creditGrantId": str,
+}
+
+
+def _manual_line_fields(
+    s: Session, who: Caller, v: Fields, invoice: Invoice, line: InvoiceLineItem | None
+) -> dict[str, Any]:
+    """The columns a manual line's request sets: all of them for a new line, those given for an update."""
+    partial = line is not None
     out: dict[str, Any] = {}
     if not partial or "title" in v.body:
         out["title"] = v.string("title")
@@ -441,6 +526,9 @@ def _manual_line_fields(s: Session, who: Caller, v: Fields, invoice: Invoice, pa
         out["quantity"] = v.decimal("quantity")
     if not partial or "rate" in v.body:
         out["rate"] = v.decimal("rate")
+    given_rate = v.decimal("taxRate", required=False, minimum=Decimal(0), maximum=Decimal(1))
+    if given_rate is not None:
+        out["tax_rate"], out["tax_rate_id"] = given_rate, None
     if v.has("taxRateId"):
         rate = owned(s, TaxRate, who.account_id, v.raw("taxRateId"))
         if rate is None:
@@ -449,6 +537,24 @@ def _manual_line_fields(s: Session, who: Caller, v: Fields, invoice: Invoice, pa
             version = taxes.current_versions(s, [rate.id]).get(rate.id)
             out["tax_rate_id"] = rate.id
             out["tax_rate"] = version.amount if version else Decimal(0)
+            if given_rate is not None and given_rate != out["tax_rate"]:
+                v.error(
+                    "taxRate", "conflictingFields", f"taxRate differs from the rate of taxRateId ({out['tax_rate']})"
+                )
+    if v.has("groupId"):
+        group = owned(s, InvoiceLineItemGroup, who.account_id, v.raw("groupId"))
+        if invoice.drafting_date is not None:  # its groups are replaced by every recalculation
+            v.error("groupId", "immutable", "a billed invoice's groups belong to billing; omit groupId")
+        elif group is None or group.invoice_id != invoice.id:
+            v.error("groupId", "unknownReference", "groupId does not name a line-item group of this invoice")
+        else:
+            out["group_id"] = group.id
+    if v.has("rateDisplay"):
+        out["rate_display"] = v.enum("rateDisplay", ["ABSOLUTE", "PERCENTAGE"])
+    inert: dict[str, Any] = dict(line.sequence_fields) if line is not None else {}
+    v.inert(inert, _LINE_INERT)
+    if inert:
+        out["sequence_fields"] = inert
     if v.has("priceId"):
         price = owned(s, Price, who.account_id, v.raw("priceId"))
         if price is None:
@@ -470,7 +576,13 @@ def _reprice(line: InvoiceLineItem, currency: str) -> None:
 
 
 def _retotal(s: Session, invoice: Invoice) -> None:
+    """The invoice's and its groups' totals from its lines, after a manual edit."""
     lines = list(s.execute(select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id)).scalars())
+    for group in s.execute(select(InvoiceLineItemGroup).where(InvoiceLineItemGroup.invoice_id == invoice.id)).scalars():
+        members = [ln for ln in lines if ln.group_id == group.id]
+        group.net_total = sum((ln.net_total for ln in members), Decimal(0))
+        group.total_tax = sum((ln.total_tax for ln in members), Decimal(0))
+        group.gross_total = group.net_total + group.total_tax
     invoice.net_total = sum((ln.net_total for ln in lines), Decimal(0))
     invoice.total_tax = sum((ln.total_tax for ln in lines), Decimal(0))
     invoice.gross_total = invoice.net_total + invoice.total_tax
@@ -498,7 +610,7 @@ def add_line(
         if invoice.status != "DRAFT":
             raise invalid_transition(invoice.status, "add lines to")
         v = Fields(body)
-        fields = _manual_line_fields(s, who, v, invoice, partial=False)
+        fields = _manual_line_fields(s, who, v, invoice, None)
         v.raise_if_errors()
         index = s.execute(select(func.count()).where(InvoiceLineItem.invoice_id == invoice.id)).scalar_one()
         line = InvoiceLineItem(
@@ -506,15 +618,13 @@ def add_line(
             account_id=who.account_id,
             invoice_id=invoice.id,
             index=index,
-            rate_display="ABSOLUTE",
             discount_total=Decimal(0),
             kind="MANUAL",
             source="MANUAL",
-            tax_rate=Decimal(0),
             net_total=Decimal(0),
             total_tax=Decimal(0),
             gross_total=Decimal(0),
-            **fields,
+            **{"rate_display": "ABSOLUTE", "tax_rate": Decimal(0), **fields},
         )
         _reprice(line, invoice.currency)
         s.add(line)
@@ -541,7 +651,7 @@ def update_line(
         if invoice.status != "DRAFT":
             raise invalid_transition(invoice.status, "edit lines of")
         v = Fields(body)
-        fields = _manual_line_fields(s, who, v, invoice, partial=True)
+        fields = _manual_line_fields(s, who, v, invoice, line)
         v.raise_if_errors()
         for column, value in fields.items():
             setattr(line, column, value)
@@ -553,7 +663,7 @@ def update_line(
     return run_mutation(request, who, raw, action)
 
 
-@router.delete("/invoices/{invoice_id}/line-items/{line_id}", status_code=204)
+@router.delete("/invoices/{invoice_id}/line-items/{line_id}")
 def delete_line(
     invoice_id: str, line_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
@@ -566,9 +676,103 @@ def delete_line(
             raise conflict("engine lines are recomputed and cannot be deleted", "invalidStatusTransition")
         if invoice.status != "DRAFT":
             raise invalid_transition(invoice.status, "delete lines of")
+        deleted = line_json(line, invoice.currency)
         s.delete(line)
         s.flush()
         _retotal(s, invoice)
-        return 204, None
+        return 200, deleted
+
+    return run_mutation(request, who, raw, action)
+
+
+# --- line-item groups of manual edits -------------------------------------------------------------------------
+
+
+def _group_fields(v: Fields, partial: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not partial or "title" in v.body:
+        out["title"] = v.string("title")
+    if not partial or "description" in v.body:
+        out["description"] = v.string("description", required=False, max_len=4000)
+    return out
+
+
+def _check_groups_editable(invoice: Invoice) -> None:
+    """Groups are written by hand on manual DRAFT invoices only: a billed invoice's groups, one per product,
+    are recomputed with its lines by every recalculation (billing.invoicing.apply_draft)."""
+    if invoice.drafting_date is not None:
+        raise conflict("a billed invoice's groups are recomputed by billing and cannot be edited", "immutable")
+    if invoice.status != "DRAFT":
+        raise invalid_transition(invoice.status, "edit line-item groups of")
+
+
+def _editable_group(s: Session, who: Caller, invoice: Invoice, group_id: str) -> InvoiceLineItemGroup:
+    group = owned(s, InvoiceLineItemGroup, who.account_id, group_id, lock=True)
+    if group is None or group.invoice_id != invoice.id:
+        raise not_found("line-item group")
+    _check_groups_editable(invoice)
+    return group
+
+
+@router.post("/invoices/{invoice_id}/line-item-groups", status_code=201)
+def add_group(
+    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    v = Fields(parse_json(raw))
+    fields = _group_fields(v, partial=False)
+    v.raise_if_errors()
+
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        _check_groups_editable(invoice)
+        index = s.execute(select(func.count()).where(InvoiceLineItemGroup.invoice_id == invoice.id)).scalar_one()
+        group = InvoiceLineItemGroup(
+            account_id=who.account_id,
+            invoice_id=invoice.id,
+            product_id=None,
+            index=index,
+            net_total=Decimal(0),
+            total_tax=Decimal(0),
+            gross_total=Decimal(0),
+            **fields,
+        )
+        s.add(group)
+        s.flush()
+        return 201, group_json(group, invoice.currency)
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.put("/invoices/{invoice_id}/line-item-groups/{group_id}")
+def update_group(
+    invoice_id: str, group_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    v = Fields(parse_json(raw))
+    fields = _group_fields(v, partial=True)
+    v.raise_if_errors()
+
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        group = _editable_group(s, who, invoice, group_id)
+        for column, value in fields.items():
+            setattr(group, column, value)
+        return 200, group_json(group, invoice.currency)
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.delete("/invoices/{invoice_id}/line-item-groups/{group_id}")
+def delete_group(
+    invoice_id: str, group_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    def action(s: Session) -> tuple[int, Any]:
+        invoice = _invoice(s, who, invoice_id, lock=True)
+        group = _editable_group(s, who, invoice, group_id)
+        members = select(func.count()).where(InvoiceLineItem.group_id == group.id)
+        if s.execute(members).scalar_one():
+            raise conflict("the group still holds lines; move or delete them first", "inUse")
+        deleted = group_json(group, invoice.currency)
+        s.delete(group)
+        return 200, deleted
 
     return run_mutation(request, who, raw, action)

@@ -16,6 +16,7 @@ from billrun.api.listing import list_page
 from billrun.api.routers.catalog import price_json
 from billrun.api.schedule_input import parse_schedule
 from billrun.api.serialize import day, ident, number, ts
+from billrun.api.serialize import integration_ids as integration_ids_json
 from billrun.billing import recalculation, travel
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
@@ -85,6 +86,9 @@ def schedule_json(s: Session, schedule: BillingSchedule) -> dict[str, Any]:
                 "startDate": day(p.start_date),
                 "endDate": day(p.end_date),
                 "recurrencePreference": p.recurrence_preference,
+                "creditGrants": [],  # refused on input (SPEC §9)
+                "phasePriceMetadata": [],
+                **p.sequence_fields,
                 "discounts": [
                     {
                         "id": str(d.id),
@@ -119,8 +123,11 @@ def schedule_json(s: Session, schedule: BillingSchedule) -> dict[str, Any]:
         "lastInvoiceId": ident(schedule.last_invoice_id),
         "archivedAt": ts(schedule.archived_at),
         "rollUpBilling": schedule.roll_up_billing,
-        "integrationIds": schedule.integration_ids,
+        "integrationIds": integration_ids_json(schedule.integration_ids),
+        # Sequence serves attachments as asset objects; billrun keeps only the ids it was given (SPEC §9).
         "attachmentAssets": [],
+        "customFields": {},
+        **schedule.sequence_fields,
         "paymentProvider": schedule.payment_provider,
         "timeTravellerId": ident(schedule.time_traveller_id),
     }

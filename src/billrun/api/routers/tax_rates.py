@@ -12,12 +12,12 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billrun.api.errors import not_found
+from billrun.api.errors import conflict, not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import plain, ts
 from billrun.billing import recalculation
-from billrun.store import taxes
+from billrun.store import catalog, taxes
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import TaxRate, TaxRateVersion
@@ -45,6 +45,7 @@ def tax_rate_json(rate: TaxRate, version: TaxRateVersion) -> dict[str, Any]:
         "country": version.country,
         "region": version.region,
         "isArchived": rate.is_archived,
+        "subRates": [],  # compound taxes are out of scope (SPEC §9): a rate is its own single rate
         "createdAt": ts(rate.created_at),
         "updatedAt": ts(rate.updated_at),
     }
@@ -174,5 +175,22 @@ def archive_tax_rate(
         rate.is_archived = True
         rate.updated_at = now()
         return 200, tax_rate_json(rate, taxes.latest_version(s, rate.id))
+
+    return run_mutation(request, who, raw, action)
+
+
+@router.delete("/tax-rates/{rate_id}")
+def delete_tax_rate(
+    rate_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    def action(s: Session) -> tuple[int, Any]:
+        rate = owned(s, TaxRate, who.account_id, rate_id, lock=True)
+        if rate is None:
+            raise not_found("tax rate")
+        if catalog.tax_rate_in_use(s, who.account_id, rate.id):
+            raise conflict("a billing schedule or an invoice line uses this tax rate; archive it instead", "inUse")
+        deleted = tax_rate_json(rate, taxes.latest_version(s, rate.id))
+        s.delete(rate)
+        return 200, deleted
 
     return run_mutation(request, who, raw, action)
