@@ -24,7 +24,7 @@ from billrun.api import schemas
 from billrun.api.errors import ApiError, conflict, validation_error
 from billrun.api.http import API_VERSION, SUPPORTED_VERSIONS, JSONResponse, served_version
 from billrun.api.limits import BodyTooLarge, RequestLimits
-from billrun.api.routers import billing, catalog, customers, events, invoices, schedules, tax_rates
+from billrun.api.routers import billing, catalog, customers, events, invoice_lines, invoices, schedules, tax_rates
 from billrun.config import get_settings
 from billrun.store.db import unit_of_work
 from billrun.validation import FieldError, ValidationFailed
@@ -53,7 +53,7 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         redoc_url=None,
         static_url="/api/docs/assets",
     )
-    for module in (catalog, customers, tax_rates, schedules, events, invoices, billing):
+    for module in (catalog, customers, tax_rates, schedules, events, invoices, invoice_lines, billing):
         app.include_router(module.router, prefix="/api")
     schemas.install(app)
 

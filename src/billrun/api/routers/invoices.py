@@ -1,9 +1,9 @@
-"""Invoices, line items and groups, lifecycle actions, manual invoices (SPEC §2.12, §4.14)."""
+"""Invoices: lists, lifecycle actions, recalculation, manual invoices and their document fields (SPEC §2.12,
+§4.14). Their lines and groups are in ``invoice_lines``."""
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
-from billrun.api.errors import conflict, field_error, invalid_transition, not_found
+from billrun.api.errors import field_error, invalid_transition, not_found
 from billrun.api.http import (
     Caller,
     JSONResponse,
@@ -23,14 +23,14 @@ from billrun.api.http import (
     raw_body,
     run_mutation,
 )
-from billrun.api.listing import all_items, list_page
-from billrun.api.serialize import day, ident, money, plain, ts
+from billrun.api.listing import list_page
+from billrun.api.serialize import day, ident, money, ts
 from billrun.billing import lifecycle, recalculation
 from billrun.billing.clock import real_now
 from billrun.billing.invoicing import customer_emails
 from billrun.billing.snapshots import expand_snapshot
-from billrun.domain.money import SUPPORTED_CURRENCIES, round_money
-from billrun.store import customers, taxes
+from billrun.domain.money import SUPPORTED_CURRENCIES
+from billrun.store import customers
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import (
@@ -39,9 +39,6 @@ from billrun.store.models import (
     Customer,
     Invoice,
     InvoiceLineItem,
-    InvoiceLineItemGroup,
-    Price,
-    TaxRate,
 )
 from billrun.validation import Fields, address
 
@@ -112,36 +109,8 @@ def one_invoice_json(s: Session, invoice: Invoice) -> dict[str, Any]:
     return body
 
 
-def line_json(line: InvoiceLineItem, currency: str) -> dict[str, Any]:
-    start, end = line.service_period_start, line.service_period_end
-    return {
-        "id": str(line.id),
-        "invoiceId": str(line.invoice_id),
-        "groupId": ident(line.group_id),
-        "index": line.index,
-        "title": line.title,
-        "description": line.description,
-        "quantity": plain(line.quantity),
-        "rate": plain(line.rate),
-        "rateDisplay": line.rate_display,
-        "discountTotal": money(line.discount_total, currency),
-        "taxRate": plain(line.tax_rate),
-        "taxRateId": ident(line.tax_rate_id),
-        "netTotal": money(line.net_total, currency),
-        "totalTax": money(line.total_tax, currency),
-        "grossTotal": money(line.gross_total, currency),
-        "priceId": ident(line.price_id),
-        "servicePeriod": {"startDate": day(start), "endDate": day(end)} if start else None,
-        "servicePeriodStart": f"{start.isoformat()}T00:00:00.000000Z" if start else None,
-        "servicePeriodEnd": f"{end.isoformat()}T23:59:59.999999Z" if end else None,
-        "kind": line.kind,
-        "source": line.source,
-        "externalIds": line.sequence_fields.get("externalIds", []),
-        **{k: v for k, v in line.sequence_fields.items() if k != "externalIds"},
-    }
-
-
-def _invoice(s: Session, who: Caller, invoice_id: str, lock: bool = False) -> Invoice:
+def invoice_of(s: Session, who: Caller, invoice_id: str, lock: bool = False) -> Invoice:
+    """The caller's invoice, else 404."""
     invoice = owned(s, Invoice, who.account_id, invoice_id, lock=lock)
     if invoice is None:
         raise not_found("invoice")
@@ -190,51 +159,13 @@ def list_invoices(request: Request, who: Caller = Depends(caller)) -> Response:
 @router.get("/invoices/{invoice_id}")
 def get_invoice(invoice_id: str, who: Caller = Depends(caller)) -> Response:
     with unit_of_work() as s:
-        return JSONResponse(one_invoice_json(s, _invoice(s, who, invoice_id)))
-
-
-@router.get("/invoices/{invoice_id}/line-items")
-def get_line_items(invoice_id: str, who: Caller = Depends(caller)) -> Response:
-    """All lines in index order, in the list envelope (SPEC §2.12: an invoice holds at most 1,000 lines)."""
-    with unit_of_work() as s:
-        invoice = _invoice(s, who, invoice_id)
-        lines = s.execute(
-            select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id).order_by(InvoiceLineItem.index)
-        ).scalars()
-        items = [line_json(line, invoice.currency) for line in lines]
-    return all_items(items)
-
-
-def group_json(g: InvoiceLineItemGroup, currency: str) -> dict[str, Any]:
-    return {
-        "id": str(g.id),
-        "invoiceId": str(g.invoice_id),
-        "title": g.title,
-        "description": g.description,
-        "index": g.index,
-        "netTotal": money(g.net_total, currency),
-        "totalTax": money(g.total_tax, currency),
-        "grossTotal": money(g.gross_total, currency),
-    }
-
-
-@router.get("/invoices/{invoice_id}/line-item-groups")
-def get_groups(invoice_id: str, who: Caller = Depends(caller)) -> Response:
-    with unit_of_work() as s:
-        invoice = _invoice(s, who, invoice_id)
-        groups = s.execute(
-            select(InvoiceLineItemGroup)
-            .where(InvoiceLineItemGroup.invoice_id == invoice.id)
-            .order_by(InvoiceLineItemGroup.index)
-        ).scalars()
-        items = [group_json(g, invoice.currency) for g in groups]
-    return all_items(items)
+        return JSONResponse(one_invoice_json(s, invoice_of(s, who, invoice_id)))
 
 
 @router.get("/invoices/{invoice_id}/calculation-snapshot")
 def get_snapshot(invoice_id: str, who: Caller = Depends(caller)) -> Response:
     with unit_of_work() as s:
-        invoice = _invoice(s, who, invoice_id)
+        invoice = invoice_of(s, who, invoice_id)
         snapshot = s.execute(
             select(CalculationSnapshot)
             .where(CalculationSnapshot.invoice_id == invoice.id)
@@ -265,7 +196,7 @@ def _action(name: str) -> Any:
         invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
     ) -> Response:
         def action(s: Session) -> tuple[int, Any]:
-            invoice = _invoice(s, who, invoice_id, lock=True)
+            invoice = invoice_of(s, who, invoice_id, lock=True)
             try:
                 if name == "draft":
                     lifecycle.apply_action(s, invoice, name)
@@ -296,7 +227,7 @@ def recalculate(
     """Synchronous recalculation of one DRAFT or IN_PROGRESS invoice (SPEC §5.7)."""
 
     def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
+        invoice = invoice_of(s, who, invoice_id, lock=True)
         if invoice.status not in ("DRAFT", "IN_PROGRESS"):
             raise invalid_transition(invoice.status, "recalculate")
         if not recalculation.recalculate_invoice(s, invoice):
@@ -347,7 +278,7 @@ def delete(
     invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
     def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
+        invoice = invoice_of(s, who, invoice_id, lock=True)
         deleted = one_invoice_json(s, invoice)
         try:
             lifecycle.delete_invoice(s, invoice)
@@ -367,7 +298,7 @@ def payment_status(
     v.raise_if_errors()
 
     def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
+        invoice = invoice_of(s, who, invoice_id, lock=True)
         if invoice.status not in ("FINAL", "SENT"):
             raise invalid_transition(invoice.status, "set the payment status of")
         invoice.payment_status = status or invoice.payment_status
@@ -421,7 +352,7 @@ def _update_invoice(invoice_id: str, request: Request, raw: bytes, who: Caller) 
     body = parse_json(raw)
 
     def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
+        invoice = invoice_of(s, who, invoice_id, lock=True)
         v = Fields(body)
         fields = _document_fields(v, invoice.sequence_fields)
         v.raise_if_errors()
@@ -499,280 +430,5 @@ def create_manual_invoice(request: Request, raw: bytes = Depends(raw_body), who:
         s.add(invoice)
         s.flush()
         return 201, one_invoice_json(s, invoice)
-
-    return run_mutation(request, who, raw, action)
-
-
-#: A line's Sequence fields billrun keeps and serves but does not act on (SPEC §9).
-_LINE_INERT = {
-    "externalIds": list,
-    "revenueClassification": str,
-    "revenueRecognitionMethod": str,
-    "creditGrantId": str,
-}
-
-
-def _manual_line_fields(
-    s: Session, who: Caller, v: Fields, invoice: Invoice, line: InvoiceLineItem | None
-) -> dict[str, Any]:
-    """The columns a manual line's request sets: all of them for a new line, those given for an update."""
-    partial = line is not None
-    out: dict[str, Any] = {}
-    if not partial or "title" in v.body:
-        out["title"] = v.string("title")
-    if not partial or "description" in v.body:
-        out["description"] = v.string("description", required=False, max_len=4000)
-    if not partial or "quantity" in v.body:
-        out["quantity"] = v.decimal("quantity")
-    if not partial or "rate" in v.body:
-        out["rate"] = v.decimal("rate")
-    given_rate = v.decimal("taxRate", required=False, minimum=Decimal(0), maximum=Decimal(1))
-    if given_rate is not None:
-        out["tax_rate"], out["tax_rate_id"] = given_rate, None
-    if v.has("taxRateId"):
-        rate = owned(s, TaxRate, who.account_id, v.raw("taxRateId"))
-        if rate is None:
-            v.error("taxRateId", "unknownReference", "taxRateId does not name a tax rate")
-        else:
-            version = taxes.current_versions(s, [rate.id]).get(rate.id)
-            out["tax_rate_id"] = rate.id
-            out["tax_rate"] = version.amount if version else Decimal(0)
-            if given_rate is not None and given_rate != out["tax_rate"]:
-                v.error(
-                    "taxRate", "conflictingFields", f"taxRate differs from the rate of taxRateId ({out['tax_rate']})"
-                )
-    if v.has("groupId"):
-        group = owned(s, InvoiceLineItemGroup, who.account_id, v.raw("groupId"))
-        if invoice.drafting_date is not None:  # its groups are replaced by every recalculation
-            v.error("groupId", "immutable", "a billed invoice's groups belong to billing; omit groupId")
-        elif group is None or group.invoice_id != invoice.id:
-            v.error("groupId", "unknownReference", "groupId does not name a line-item group of this invoice")
-        else:
-            out["group_id"] = group.id
-    if v.has("rateDisplay"):
-        out["rate_display"] = v.enum("rateDisplay", ["ABSOLUTE", "PERCENTAGE"])
-    inert: dict[str, Any] = dict(line.sequence_fields) if line is not None else {}
-    v.inert(inert, _LINE_INERT)
-    if inert:
-        out["sequence_fields"] = inert
-    if v.has("priceId"):
-        price = owned(s, Price, who.account_id, v.raw("priceId"))
-        if price is None:
-            v.error("priceId", "unknownReference", "priceId does not name a price of this account")
-        else:
-            out["price_id"] = price.id
-    if v.has("servicePeriod"):
-        period = v.child("servicePeriod")
-        if period is not None:
-            out["service_period_start"] = period.date("startDate")
-            out["service_period_end"] = period.date("endDate")
-    return out
-
-
-def _reprice(line: InvoiceLineItem, currency: str) -> None:
-    line.net_total = round_money(line.quantity * line.rate, currency)
-    line.total_tax = round_money(line.net_total * (line.tax_rate or 0), currency)
-    line.gross_total = line.net_total + line.total_tax
-
-
-def _retotal(s: Session, invoice: Invoice) -> None:
-    """The invoice's and its groups' totals from its lines, after a manual edit."""
-    lines = list(s.execute(select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id)).scalars())
-    for group in s.execute(select(InvoiceLineItemGroup).where(InvoiceLineItemGroup.invoice_id == invoice.id)).scalars():
-        members = [ln for ln in lines if ln.group_id == group.id]
-        group.net_total = sum((ln.net_total for ln in members), Decimal(0))
-        group.total_tax = sum((ln.total_tax for ln in members), Decimal(0))
-        group.gross_total = group.net_total + group.total_tax
-    invoice.net_total = sum((ln.net_total for ln in lines), Decimal(0))
-    invoice.total_tax = sum((ln.total_tax for ln in lines), Decimal(0))
-    invoice.gross_total = invoice.net_total + invoice.total_tax
-    invoice.updated_at = real_now()
-
-
-@router.get("/invoices/{invoice_id}/line-items/{line_id}")
-def get_line(invoice_id: str, line_id: str, who: Caller = Depends(caller)) -> Response:
-    with unit_of_work() as s:
-        invoice = _invoice(s, who, invoice_id)
-        line = owned(s, InvoiceLineItem, who.account_id, line_id)
-        if line is None or line.invoice_id != invoice.id:
-            raise not_found("line item")
-        return JSONResponse(line_json(line, invoice.currency))
-
-
-@router.post("/invoices/{invoice_id}/line-items", status_code=201)
-def add_line(
-    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    body = parse_json(raw)
-
-    def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
-        if invoice.status != "DRAFT":
-            raise invalid_transition(invoice.status, "add lines to")
-        v = Fields(body)
-        fields = _manual_line_fields(s, who, v, invoice, None)
-        v.raise_if_errors()
-        index = s.execute(select(func.count()).where(InvoiceLineItem.invoice_id == invoice.id)).scalar_one()
-        line = InvoiceLineItem(
-            id=uuid.uuid4(),
-            account_id=who.account_id,
-            invoice_id=invoice.id,
-            index=index,
-            discount_total=Decimal(0),
-            kind="MANUAL",
-            source="MANUAL",
-            net_total=Decimal(0),
-            total_tax=Decimal(0),
-            gross_total=Decimal(0),
-            **{"rate_display": "ABSOLUTE", "tax_rate": Decimal(0), **fields},
-        )
-        _reprice(line, invoice.currency)
-        s.add(line)
-        s.flush()
-        _retotal(s, invoice)
-        return 201, line_json(line, invoice.currency)
-
-    return run_mutation(request, who, raw, action)
-
-
-@router.put("/invoices/{invoice_id}/line-items/{line_id}")
-def update_line(
-    invoice_id: str, line_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    body = parse_json(raw)
-
-    def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
-        line = owned(s, InvoiceLineItem, who.account_id, line_id, lock=True)
-        if line is None or line.invoice_id != invoice.id:
-            raise not_found("line item")
-        if line.source != "MANUAL":
-            raise conflict("engine lines are recomputed and cannot be edited", "invalidStatusTransition")
-        if invoice.status != "DRAFT":
-            raise invalid_transition(invoice.status, "edit lines of")
-        v = Fields(body)
-        fields = _manual_line_fields(s, who, v, invoice, line)
-        v.raise_if_errors()
-        for column, value in fields.items():
-            setattr(line, column, value)
-        _reprice(line, invoice.currency)
-        s.flush()
-        _retotal(s, invoice)
-        return 200, line_json(line, invoice.currency)
-
-    return run_mutation(request, who, raw, action)
-
-
-@router.delete("/invoices/{invoice_id}/line-items/{line_id}")
-def delete_line(
-    invoice_id: str, line_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
-        line = owned(s, InvoiceLineItem, who.account_id, line_id, lock=True)
-        if line is None or line.invoice_id != invoice.id:
-            raise not_found("line item")
-        if line.source != "MANUAL":
-            raise conflict("engine lines are recomputed and cannot be deleted", "invalidStatusTransition")
-        if invoice.status != "DRAFT":
-            raise invalid_transition(invoice.status, "delete lines of")
-        deleted = line_json(line, invoice.currency)
-        s.delete(line)
-        s.flush()
-        _retotal(s, invoice)
-        return 200, deleted
-
-    return run_mutation(request, who, raw, action)
-
-
-# --- line-item groups of manual edits -------------------------------------------------------------------------
-
-
-def _group_fields(v: Fields, partial: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if not partial or "title" in v.body:
-        out["title"] = v.string("title")
-    if not partial or "description" in v.body:
-        out["description"] = v.string("description", required=False, max_len=4000)
-    return out
-
-
-def _check_groups_editable(invoice: Invoice) -> None:
-    """Groups are written by hand on manual DRAFT invoices only: a billed invoice's groups, one per product,
-    are recomputed with its lines by every recalculation (billing.invoicing.apply_draft)."""
-    if invoice.drafting_date is not None:
-        raise conflict("a billed invoice's groups are recomputed by billing and cannot be edited", "immutable")
-    if invoice.status != "DRAFT":
-        raise invalid_transition(invoice.status, "edit line-item groups of")
-
-
-def _editable_group(s: Session, who: Caller, invoice: Invoice, group_id: str) -> InvoiceLineItemGroup:
-    group = owned(s, InvoiceLineItemGroup, who.account_id, group_id, lock=True)
-    if group is None or group.invoice_id != invoice.id:
-        raise not_found("line-item group")
-    _check_groups_editable(invoice)
-    return group
-
-
-@router.post("/invoices/{invoice_id}/line-item-groups", status_code=201)
-def add_group(
-    invoice_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    v = Fields(parse_json(raw))
-    fields = _group_fields(v, partial=False)
-    v.raise_if_errors()
-
-    def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
-        _check_groups_editable(invoice)
-        index = s.execute(select(func.count()).where(InvoiceLineItemGroup.invoice_id == invoice.id)).scalar_one()
-        group = InvoiceLineItemGroup(
-            account_id=who.account_id,
-            invoice_id=invoice.id,
-            product_id=None,
-            index=index,
-            net_total=Decimal(0),
-            total_tax=Decimal(0),
-            gross_total=Decimal(0),
-            **fields,
-        )
-        s.add(group)
-        s.flush()
-        return 201, group_json(group, invoice.currency)
-
-    return run_mutation(request, who, raw, action)
-
-
-@router.put("/invoices/{invoice_id}/line-item-groups/{group_id}")
-def update_group(
-    invoice_id: str, group_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    v = Fields(parse_json(raw))
-    fields = _group_fields(v, partial=True)
-    v.raise_if_errors()
-
-    def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
-        group = _editable_group(s, who, invoice, group_id)
-        for column, value in fields.items():
-            setattr(group, column, value)
-        return 200, group_json(group, invoice.currency)
-
-    return run_mutation(request, who, raw, action)
-
-
-@router.delete("/invoices/{invoice_id}/line-item-groups/{group_id}")
-def delete_group(
-    invoice_id: str, group_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    def action(s: Session) -> tuple[int, Any]:
-        invoice = _invoice(s, who, invoice_id, lock=True)
-        group = _editable_group(s, who, invoice, group_id)
-        members = select(func.count()).where(InvoiceLineItem.group_id == group.id)
-        if s.execute(members).scalar_one():
-            raise conflict("the group still holds lines; move or delete them first", "inUse")
-        deleted = group_json(group, invoice.currency)
-        s.delete(group)
-        return 200, deleted
 
     return run_mutation(request, who, raw, action)
