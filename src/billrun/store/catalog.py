@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from billrun.store.models import InvoiceLineItem, Price, SchedulePhase, ScheduleTaxRate
+from billrun.store.models import InvoiceLineItem, Price, SchedulePhase, ScheduleTaxRate, SeatMetric
 
 
 def price_in_use(session: Session, account_id: uuid.UUID, price_id: str) -> bool:
@@ -43,3 +43,8 @@ def tax_rate_in_use(session: Session, account_id: uuid.UUID, rate_id: uuid.UUID)
         InvoiceLineItem.account_id == account_id, InvoiceLineItem.tax_rate_id == rate_id
     )
     return bool(session.execute(select(mapped.exists() | named.exists())).scalar())
+
+
+def seat_types(session: Session, account_id: uuid.UUID) -> set[str]:
+    """The account's seat types (those its seat metrics define)."""
+    return set(session.execute(select(SeatMetric.seat_type).where(SeatMetric.account_id == account_id)).scalars())

@@ -123,3 +123,19 @@ def archived_among(session: Session, customer_ids: set[uuid.UUID]) -> set[uuid.U
         select(Customer.id).where(Customer.id.in_(customer_ids), Customer.archived_at.is_not(None))
     ).scalars()
     return set(rows)
+
+
+def by_aliases(session: Session, account_id: uuid.UUID, aliases: list[str]) -> list[Customer]:
+    """The customers these aliases name, each once, in the aliases' order; unknown aliases name nobody."""
+    found: list[Customer] = []
+    for alias in aliases:
+        customer = by_alias(session, account_id, alias)
+        if customer is not None and customer not in found:
+            found.append(customer)
+    return found
+
+
+def all_of(session: Session, account_id: uuid.UUID) -> list[Customer]:
+    """The account's customers, oldest first."""
+    stmt = select(Customer).where(Customer.account_id == account_id).order_by(Customer.created_at, Customer.id)
+    return list(session.execute(stmt).scalars())

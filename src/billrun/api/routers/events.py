@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,17 +17,18 @@ from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, p
 from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import ts
 from billrun.billing import recalculation
+from billrun.billing import seat_balances as balances
 from billrun.billing.clock import real_now
 from billrun.config import get_settings
 from billrun.domain.periods import DateRange
-from billrun.domain.seats import SeatTimeline
+from billrun.ingest import recalculation as affected
 from billrun.ingest import validation as ingest
-from billrun.store import customers as customer_repo
+from billrun.store import catalog
 from billrun.store import events as event_repo
 from billrun.store import usage as usage_repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
-from billrun.store.models import Customer, CustomerAlias, SeatEvent, SeatMetric, UsageEvent, UsageMetric
+from billrun.store.models import Customer, CustomerAlias, SeatEvent, UsageEvent, UsageMetric
 from billrun.validation import FieldError
 
 router = APIRouter()
@@ -87,17 +86,6 @@ def _new_seat_json(who: Caller, stored: event_repo.Stored, e: event_repo.NewSeat
     }
 
 
-def _trigger_recalculation(s: Session, who: Caller, events: list[Any], superseded: list[event_repo.Superseded]) -> None:
-    """Every accepted event, override or VOID recalculates the affected DRAFTs (SPEC §5.7)."""
-    by_alias: dict[str, list[dt.datetime]] = {}
-    for event in events:
-        by_alias.setdefault(event.customer_alias, []).append(event.event_timestamp)
-    for old in superseded:
-        by_alias.setdefault(old.customer_alias, []).append(old.event_timestamp)
-    by_alias.pop("VOID", None)
-    recalculation.request_for_aliases(s, who.account_id, by_alias)
-
-
 def _events_list(body: Any) -> list[Any]:
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise field_error("events", "invalidType", 'the body must be {"events": [...]}')
@@ -128,7 +116,7 @@ def create_usage_event(request: Request, raw: bytes = Depends(raw_body), who: Ca
 
     def action(s: Session) -> tuple[int, Any]:
         stored, superseded = event_repo.insert_usage_events(s, who.account_id, [event], received)
-        _trigger_recalculation(s, who, [event], superseded)
+        affected.request_for_events(s, who.account_id, [event], superseded)
         return 201, _new_usage_json(who, stored[0], event)
 
     return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
@@ -151,7 +139,7 @@ def _store_usage_batch(
     def action(s: Session) -> tuple[int, Any]:
         events = [e for _, e in valid]
         stored, superseded = event_repo.insert_usage_events(s, who.account_id, events, real_now())
-        _trigger_recalculation(s, who, events, superseded)
+        affected.request_for_events(s, who.account_id, events, superseded)
         items = []
         for (index, event), row in zip(valid, stored, strict=True):
             position = positions[index] if positions is not None else index
@@ -310,21 +298,17 @@ def calculate_metric(metric_id: str, request: Request, who: Caller = Depends(cal
 # --- seat events ----------------------------------------------------------------------------------------------
 
 
-def _seat_types(s: Session, account_id: uuid.UUID) -> set[str]:
-    return set(s.execute(select(SeatMetric.seat_type).where(SeatMetric.account_id == account_id)).scalars())
-
-
 @router.post("/seat-events", status_code=201)
 def create_seat_event(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
     body = parse_json(raw)
 
     def action(s: Session) -> tuple[int, Any]:
         errors: list[FieldError] = []
-        event = ingest.seat_event(body, "", errors, _seat_types(s, who.account_id))
+        event = ingest.seat_event(body, "", errors, catalog.seat_types(s, who.account_id))
         if errors or event is None:
             raise validation_error(errors)
         stored, superseded = event_repo.insert_seat_events(s, who.account_id, [event], real_now())
-        _trigger_recalculation(s, who, [event], superseded)
+        affected.request_for_events(s, who.account_id, [event], superseded)
         return 201, _new_seat_json(who, stored[0], event)
 
     return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
@@ -335,13 +319,13 @@ def create_seat_batch(request: Request, raw: bytes = Depends(raw_body), who: Cal
     elements = _events_list(parse_json(raw))
 
     def action(s: Session) -> tuple[int, Any]:
-        types = _seat_types(s, who.account_id)
+        types = catalog.seat_types(s, who.account_id)
         valid, failures = ingest.batch(
             elements, lambda body, path, errors: ingest.seat_event(body, path, errors, types)
         )
         events = [e for _, e in valid]
         stored, superseded = event_repo.insert_seat_events(s, who.account_id, events, real_now())
-        _trigger_recalculation(s, who, events, superseded)
+        affected.request_for_events(s, who.account_id, events, superseded)
         items = [
             {**_new_seat_json(who, row, event), "index": index}
             for (index, event), row in zip(valid, stored, strict=True)
@@ -385,52 +369,21 @@ def seat_balances(request: Request, who: Caller = Depends(caller)) -> Response:
     exclude_zero = query.boolean("excludeZeroQuantity")
     wanted = [a for a in (query.get("customerAliases") or "").split(",") if a]
     query.raise_if_errors()
-    items = []
     with unit_of_work() as s:
-        customers: list[Customer] = []
-        if wanted:
-            for alias in wanted:
-                found = customer_repo.by_alias(s, who.account_id, alias)
-                if found is not None and found not in customers:
-                    customers.append(found)
-        else:
-            customers = list(
-                s.execute(
-                    select(Customer).where(Customer.account_id == who.account_id).order_by(Customer.created_at)
-                ).scalars()
-            )
-        types = sorted(_seat_types(s, who.account_id))
-        for customer in customers:
-            aliases = customer_repo.alias_set(s, who.account_id, customer.id, roll_up=False)
-            balances: list[dict[str, Any]] = []
-            for seat_type in types:
-                rows = usage_repo.seat_rows(
-                    s, who.account_id, seat_type, aliases, before=as_of + dt.timedelta(microseconds=1)
-                )
-                if not rows:
-                    continue
-                timeline = SeatTimeline.build(
-                    rows,
-                    seat_type,
-                    aliases,
-                )
-                # a balance that never changed has been what it is since the customer existed
-                changed = timeline.changes[-1][0] if timeline.changes else customer.created_at
-                balances.append(
-                    {"seatType": seat_type, "total": timeline.balance_at(as_of), "changeTimestamp": ts(changed)}
-                )
-            total = sum(int(b["total"]) for b in balances)
-            if exclude_zero and total == 0:
-                continue
-            items.append(
-                {
-                    "id": str(customer.id),
-                    "sequenceAccountId": str(customer.account_id),
-                    "legalName": customer.legal_name,
-                    "customerAliases": customer_repo.alias_values(s, customer.id),
-                    "total": total,
-                    "changeTimestamp": max((b["changeTimestamp"] for b in balances), default=ts(customer.created_at)),
-                    "balances": balances,
-                }
-            )
+        found = balances.seat_balances(s, who.account_id, as_of, wanted, exclude_zero)
+        items = [
+            {
+                "id": str(entry.customer.id),
+                "sequenceAccountId": str(entry.customer.account_id),
+                "legalName": entry.customer.legal_name,
+                "customerAliases": entry.aliases,
+                "total": entry.total,
+                "changeTimestamp": ts(entry.changed_at),
+                "balances": [
+                    {"seatType": b.seat_type, "total": b.total, "changeTimestamp": ts(b.changed_at)}
+                    for b in entry.balances
+                ],
+            }
+            for entry in found
+        ]
     return all_items(items)
