@@ -31,7 +31,7 @@ def test_schemathesis_finds_no_server_error(api_base_url: str, tmp_path: Path) -
             "--checks",
             "not_a_server_error,response_schema_conformance",
             "--max-examples",
-            "20",
+            "12",
             # schemathesis' coverage phase (its ~10,000 deterministic negative cases, two minutes) repeats the
             # hostile-input sweep of test_hostile_input.py, which sends such values to every field of every
             # operation; the examples, fuzzing and stateful phases stay

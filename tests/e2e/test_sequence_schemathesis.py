@@ -76,7 +76,7 @@ def _config(operations: dict[str, tuple[str, str]], ids: dict[str, str], example
 def _run(source: Path, operations: dict[str, tuple[str, str]], world: World, base: str, auth: str, tmp: Path) -> str:
     spec_file = tmp / source.name
     spec_file.write_text(json.dumps(corrected_spec(source)))
-    examples = int(os.environ.get("BILLRUN_SCHEMATHESIS_EXAMPLES", "8"))
+    examples = int(os.environ.get("BILLRUN_SCHEMATHESIS_EXAMPLES", "5"))
     # The coverage phase (about 9,600 deterministic cases for the product spec, 2.5 minutes here) runs when
     # asked: its negative cases are what the hostile-input suite sends to every field of billrun's operations.
     phases = "examples,coverage,fuzzing,stateful" if os.environ.get("BILLRUN_SCHEMATHESIS_COVERAGE") else None
