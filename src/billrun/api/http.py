@@ -179,7 +179,6 @@ def run_mutation(
                     if replay is not None:
                         return replay
                 status, body = action(session)
-                body = present(body)
                 if key is not None and 200 <= status < 300:
                     session.add(
                         IdempotencyKey(
@@ -187,7 +186,7 @@ def run_mutation(
                             key=key,
                             fingerprint=fingerprint,
                             status_code=status,
-                            response_body=jsonutil.dumps(body),
+                            response_body=jsonutil.dumps(present(body)),  # as JSONResponse renders it
                         )
                     )
             break
