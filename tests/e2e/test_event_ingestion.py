@@ -113,6 +113,16 @@ def test_csv_upload(api: Api) -> None:
         "/usage-events/csv", content=b"customerAlias,eventType\nc1,call\n", headers={"Content-Type": "text/csv"}
     )
     assert missing.status_code == 400
+    # What a fuzzer sends a multipart upload: bytes that are not UTF-8, no 'file' part, a body that is not
+    # multipart at all under a multipart content type. Each is the client's error, named on 'file'.
+    binary = api.client.post("/usage-events/csv", files={"file": ("e.csv", b"\xff\xfe\x00garbage", "text/csv")})
+    no_file = api.client.post("/usage-events/csv", files={"other": ("e.csv", csv_text.encode(), "text/csv")})
+    broken = api.client.post(
+        "/usage-events/csv", content=b"--x\r\nnot a part", headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
+    for refused in (binary, no_file, broken):
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["errors"][0]["key"] == "file", refused.text
 
 
 def test_seat_event_errors(api: Api) -> None:

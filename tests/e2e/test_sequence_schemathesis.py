@@ -48,6 +48,14 @@ _NAMED_BY = {
     "accounts": "account",
 }
 _FIXED = {"versions": "1", "for-date": "2022-03-01"}
+#: Left out of the schemathesis run, each with why and where it is checked instead.
+_NOT_DRIVEN = {
+    # Schemathesis 4.32.5 on CPython 3.11 intermittently generates no case at all for this multipart upload
+    # (measured: 2 runs of 4 with the same seed; once with "SystemError: AST constructor recursion depth
+    # mismatch" from its generator), so "every operation tested" could not be asserted. Multipart and text/csv
+    # uploads, good and bad, are driven by tests/e2e/test_event_ingestion.py and the own-spec fuzz run.
+    "postUsageEventsCsv",
+}
 
 
 def _path_values(path: str, ids: dict[str, str]) -> dict[str, str]:
@@ -114,6 +122,7 @@ def test_sequence_spec_finds_no_server_error_and_no_schema_violation(api_base_ur
         }
     product = served_operations(PRODUCT, billrun_paths)
     older = {k: v for k, v in served_operations(FULL, billrun_paths).items() if v not in product.values()}
+    product, older = ({k: v for k, v in ops.items() if k not in _NOT_DRIVEN} for ops in (product, older))
     assert len(product) >= 60 and len(older) >= 20, (sorted(product), sorted(older))
     for source, operations in ((PRODUCT, product), (FULL, older)):
         output = _run(source, operations, world, api_base_url, auth, tmp_path)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billrun.api.errors import field_error, not_found, validation_error
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
@@ -171,7 +172,10 @@ async def create_usage_csv(request: Request, who: Caller = Depends(caller)) -> R
         raise field_error("file", "tooLong", "a CSV upload is at most 10 MiB")
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except StarletteHTTPException as exc:  # Starlette's answer to a body that is not multipart
+            raise field_error("file", "invalidFormat", "the multipart body cannot be parsed") from exc
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise field_error("file", "required", "multipart uploads carry the CSV in the field 'file'")
