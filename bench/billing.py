@@ -386,8 +386,8 @@ def sample_mismatches(account_id: uuid.UUID, size: int = 1000, seed: int = 5) ->
     """Recompute a random sample of the run's invoices through the per-schedule path (one schedule at a time,
     every input read by its own query, no chunk prefetch) and compare totals and lines with what the chunked
     workers stored. Returns (checked, mismatches)."""
-    from billrun.billing.execution import compute_for
     from billrun.billing.loading import load_context
+    from billrun.billing.rating import compute_for
     from billrun.domain.money import plain_decimal
     from billrun.store.models import Invoice
 

@@ -249,9 +249,9 @@ def _serve_api(args: argparse.Namespace) -> int:
 @_with_services(need_redis=True, process="worker")
 def cmd_worker(args: argparse.Namespace) -> int:
     from billrun import logs
-    from billrun.worker.app import make_celery
+    from billrun.worker.app import celery
 
-    app = make_celery()
+    app = celery()
     argv = ["worker", "--loglevel", args.loglevel or get_settings().log_level, "--concurrency", str(args.concurrency)]
     if args.pool:
         argv += ["--pool", args.pool]
@@ -263,9 +263,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 @_with_services(need_redis=True, process="beat")
 def cmd_beat(args: argparse.Namespace) -> int:
-    from billrun.worker.app import make_celery
+    from billrun.worker.app import celery
 
-    app = make_celery()
+    app = celery()
     schedule_file = _writable_data_dir() / "celerybeat-schedule"
     app.start(["beat", "--loglevel", args.loglevel or get_settings().log_level, "--schedule", str(schedule_file)])
     return 0

@@ -41,9 +41,9 @@ UNRECOGNISED_VERSION = {
 
 def create_app(install_dispatcher: bool = True) -> FastAPI:
     if install_dispatcher:
-        from billrun.worker.dispatch import install
+        from billrun.worker.app import celery
 
-        install()
+        celery()  # installs the Celery-backed dispatcher
     # The docs page serves Swagger UI from assets inside the installed package: it works with no internet.
     app = FastAPIOffline(
         title="billrun",

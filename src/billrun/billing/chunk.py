@@ -14,102 +14,24 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session, defer
 
+from billrun.billing import faults
 from billrun.billing.clock import real_now
-from billrun.billing.execution import (
-    Outcome,
-    _pause,
-    compute_for,
-    ensure_billable,
-    execute_run,
-    mark_completed,
-    persist_run,
-    run_warnings,
-)
+from billrun.billing.execution import Outcome, execute_run, mark_completed, persist_run, run_warnings
 from billrun.billing.invoicing import DraftRows, draft_rows, insert_rows, invoice_values
-from billrun.billing.loading import ScheduleContext, load_contexts, on_demand_days
+from billrun.billing.loading import load_contexts
+from billrun.billing.rating import compute_for, prefetch
 from billrun.config import get_settings
-from billrun.domain.drafting import DueItem, items_due_on
-from billrun.domain.invoice import read_inputs
-from billrun.domain.memory import RecordingData
-from billrun.domain.periods import DateRange
-from billrun.domain.seats import SeatTimeline
-from billrun.domain.usage import UsageValue
 from billrun.store import runs as run_repo
 from billrun.store import stats
-from billrun.store import usage as usage_repo
 from billrun.store.bulk import copy_mapped
-from billrun.store.common import one_of
 from billrun.store.db import connection_lost, unit_of_work
-from billrun.store.models import BillingRun, BillingSchedule, Invoice
+from billrun.store.models import BillingRun, Invoice
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Prefetched:
-    """What one schedule's runs in the chunk read, loaded in bulk."""
-
-    ctx: ScheduleContext
-    on_demand: dict[str, frozenset[dt.date]] = field(default_factory=dict)
-    usage: dict[tuple[str, DateRange], UsageValue] = field(default_factory=dict)
-    values: dict[tuple[str, DateRange], tuple[Decimal | None, ...]] = field(default_factory=dict)
-    seats: dict[str, SeatTimeline] = field(default_factory=dict)
-    seat_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    items: dict[dt.date, list[DueItem]] = field(default_factory=dict)  # items due per drafting date
-
-
-def prefetch(
-    session: Session, runs: Sequence[tuple[uuid.UUID, dt.date]], contexts: dict[uuid.UUID, ScheduleContext]
-) -> dict[uuid.UUID, Prefetched]:
-    """Per schedule id: the inputs of these runs ((schedule id, drafting date) pairs), read with set-based
-    queries in ``session``."""
-    found = {sid: Prefetched(ctx) for sid, ctx in contexts.items()}
-    recorders: dict[uuid.UUID, RecordingData] = {}
-    for pre in found.values():
-        ensure_billable(pre.ctx)  # the chunk fails, and each run then fails or bills alone
-    for schedule_id, drafting_date in runs:
-        pre = found[schedule_id]
-        if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):
-            pre.on_demand = on_demand_days(session, pre.ctx, drafting_date)
-        recorder = recorders.setdefault(schedule_id, RecordingData())
-        items = items_due_on(pre.ctx.spec, drafting_date, pre.on_demand)
-        pre.items[drafting_date] = items
-        read_inputs(pre.ctx.spec, items, recorder)
-    by_metric: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, DateRange]]] = {}
-    seat_requests: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
-    for sid, recorder in recorders.items():
-        ctx = found[sid].ctx
-        for metric_id, window in recorder.usage_windows:
-            by_metric.setdefault((ctx.row.account_id, metric_id), []).append((sid, window))
-        for metric_id, window in recorder.value_windows:
-            found[sid].values[(metric_id, window)] = usage_repo.event_values(
-                session, ctx.row.account_id, ctx.metrics[metric_id], ctx.aliases, window
-            )
-        for seat_type in recorder.seat_types:
-            seat_requests.setdefault(ctx.row.account_id, []).append((sid, seat_type))
-    for (account_id, metric_id), wanted in by_metric.items():
-        metric = next(found[sid].ctx.metrics[metric_id] for sid, _ in wanted)
-        values = usage_repo.aggregate_many(
-            session, account_id, metric, [(found[sid].ctx.aliases, window) for sid, window in wanted]
-        )
-        for (sid, window), value in zip(wanted, values, strict=True):
-            found[sid].usage[(metric_id, window)] = value
-    for account_id, wanted_seats in seat_requests.items():
-        rows = usage_repo.seat_rows_many(
-            session, account_id, [(seat_type, found[sid].ctx.aliases) for sid, seat_type in wanted_seats]
-        )
-        for (sid, seat_type), seat_rows in zip(wanted_seats, rows, strict=True):
-            found[sid].seats[seat_type] = SeatTimeline.build(seat_rows, seat_type, found[sid].ctx.aliases)
-            found[sid].seat_ids[seat_type] = tuple(r.id for r in seat_rows)
-    return found
 
 
 def execute_chunk(
@@ -165,13 +87,8 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
         run_repo.bound_transaction(session, get_settings().lease_seconds)
         # a crash loses this whole transaction and the tick re-claims the runs: durability can wait (§6.3)
         if get_settings().chunk_synchronous_commit_off:
-            session.execute(text("SET LOCAL synchronous_commit = off"))
-        schedule_of: dict[uuid.UUID, uuid.UUID] = {
-            row.id: row.billing_schedule_id
-            for row in session.execute(
-                select(BillingRun.id, BillingRun.billing_schedule_id).where(one_of(BillingRun.id, run_ids))
-            )
-        }
+            run_repo.asynchronous_commit(session)
+        schedule_of = run_repo.schedules_of_runs(session, run_ids)
         # before reading any input, so that late events see us (§5.7); a schedule that someone else holds for
         # long (a stalled worker) is not waited for: its runs go back to the next tick
         locked = run_repo.lock_schedules(session, sorted(set(schedule_of.values())))
@@ -179,31 +96,8 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
         run_repo.release_runs(session, deferred, token, real_now())
         outcomes.update({run_id: Outcome(run_id, "DEFERRED") for run_id in deferred})
         run_ids = [run_id for run_id in run_ids if schedule_of.get(run_id) in locked]
-        # plain rows: the runs are read for their keys and written back in one statement (complete_many)
-        runs = [
-            r
-            for r in session.execute(
-                select(
-                    BillingRun.id,
-                    BillingRun.billing_schedule_id,
-                    BillingRun.intended_drafting_date,
-                    BillingRun.trigger,
-                    BillingRun.claim_token,
-                    BillingRun.status,
-                )
-                .where(one_of(BillingRun.id, run_ids))
-                .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
-                .with_for_update()
-            )
-            if r.claim_token == token and r.status == "IN_PROGRESS"
-        ]
-        schedules = list(
-            session.execute(
-                select(BillingSchedule)
-                .where(one_of(BillingSchedule.id, sorted(locked)))
-                .options(defer(BillingSchedule.integration_ids))  # JSON that billing never reads
-            ).scalars()
-        )
+        runs = run_repo.claimed_runs(session, run_ids, token)
+        schedules = run_repo.schedules_to_bill(session, sorted(locked))
         contexts = load_contexts(session, schedules)
         inputs = prefetch(session, [(r.billing_schedule_id, r.intended_drafting_date) for r in runs], contexts)
         live = run_repo.live_invoices(session, [(r.billing_schedule_id, r.intended_drafting_date) for r in runs])
@@ -226,7 +120,7 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
             else:
                 pre = inputs[run.billing_schedule_id]
                 draft, data = compute_for(session, pre.ctx, run.intended_drafting_date, pre)
-                _pause("computed", run.id)
+                faults.reached("computed", run.id)
                 invoice_id = None
                 if draft.is_empty:
                     done.append(run_repo.Completion(run.id, None, clock, used_trigger))
@@ -266,9 +160,9 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
         run_repo.complete_many(session, done, real_now())
         run_repo.set_last_invoices(session, last_invoice)
         for run_id in run_ids:
-            _pause("before-commit", run_id)
+            faults.reached("before-commit", run_id)
     for fields in billed:
         log.info("billing run completed", **fields)
     for run_id in outcomes:
-        _pause("after-commit", run_id)
+        faults.reached("after-commit", run_id)
     return outcomes

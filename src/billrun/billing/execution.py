@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from billrun.billing.chunk import Prefetched
-
 from billrun import metrics
+from billrun.billing import faults
 from billrun.billing.clock import real_now
 from billrun.billing.invoicing import LIVE_EDITABLE, apply_draft, new_invoice
-from billrun.billing.loading import ScheduleContext, SqlRatingData, load_context, on_demand_days
+from billrun.billing.loading import load_context
+from billrun.billing.rating import PermanentRunError, Prefetched, compute_for
 from billrun.config import get_settings
-from billrun.domain.inputs import unbillable_amount
-from billrun.domain.invoice import InvoiceDraft, SafetyBoundExceeded, compute_invoice
 from billrun.store import runs as run_repo
 from billrun.store.db import connection_lost, unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule
@@ -41,42 +37,11 @@ RETRY_BACKOFF = [
 ]
 
 
-class PermanentRunError(Exception):
-    """Inputs found invalid at run time, or a safety bound: retrying cannot help (SPEC §6.6)."""
-
-
 @dataclass(frozen=True)
 class Outcome:
     run_id: uuid.UUID
     status: str  # COMPLETED, SKIPPED (nothing to do), DEFERRED (schedule busy: back to the tick), FAILED
     invoice_id: uuid.UUID | None = None
-
-
-#: Test-only hook (SPEC §6.5 crash tests): called with a stage name ("computed", "before-commit" inside the
-#: run's transaction, "after-commit" after it). Installed from the environment by :func:`install_pause_hook`.
-pause_hook: Callable[[str, uuid.UUID], None] | None = None
-
-
-def install_pause_hook(stage: str, marker: str, resume: str | None = None) -> None:
-    """Make this process stop at ``stage`` after touching ``marker``, so that a test can SIGKILL it at exactly
-    that point (BILLRUN_TEST_PAUSE_AT / BILLRUN_TEST_PAUSE_FILE), or act and then let it go on by creating
-    ``resume`` (BILLRUN_TEST_RESUME_FILE). Without ``resume`` it waits forever."""
-    import time
-    from pathlib import Path
-
-    def hook(current: str, run_id: uuid.UUID) -> None:
-        if current == stage:
-            Path(marker).write_text(str(run_id))
-            while resume is None or not Path(resume).exists():
-                time.sleep(0.1)
-
-    global pause_hook
-    pause_hook = hook
-
-
-def _pause(stage: str, run_id: uuid.UUID) -> None:
-    if pause_hook is not None:
-        pause_hook(stage, run_id)
 
 
 def claim(run_id: uuid.UUID, now: dt.datetime, *, force: bool = False) -> uuid.UUID | None:
@@ -100,40 +65,6 @@ def claim(run_id: uuid.UUID, now: dt.datetime, *, force: bool = False) -> uuid.U
         return token
 
 
-def ensure_billable(ctx: ScheduleContext) -> None:
-    """Refuse, before any rating, a schedule whose prices hold an amount too large to bill in bounded time
-    (stored before the API's input limits): its run fails permanently instead of burning a worker's CPU."""
-    for price in ctx.spec.prices.values():
-        if (amount := unbillable_amount(price)) is not None:
-            raise PermanentRunError(f"price {price.id} holds the amount {amount}, outside the range billrun bills")
-
-
-def compute_for(
-    session: Session, ctx: ScheduleContext, drafting_date: dt.date, prefetched: Prefetched | None = None
-) -> tuple[InvoiceDraft, SqlRatingData]:
-    if prefetched is not None:  # a chunk's bulk-loaded inputs; anything else still comes from SQL
-        data = SqlRatingData(
-            session,
-            ctx,
-            usage=prefetched.usage,
-            values=prefetched.values,
-            seats=prefetched.seats,
-            seat_event_ids=prefetched.seat_ids,
-        )
-        days = prefetched.on_demand
-        items = prefetched.items.get(drafting_date)
-    else:
-        data = SqlRatingData(session, ctx)
-        days = on_demand_days(session, ctx, drafting_date)
-        items = None
-    ensure_billable(ctx)
-    try:
-        draft = compute_invoice(ctx.spec, drafting_date, data, ctx.tax_status, days, items)
-    except SafetyBoundExceeded as exc:
-        raise PermanentRunError(str(exc)) from exc
-    return draft, data
-
-
 def persist_run(
     session: Session, run: BillingRun, clock: dt.datetime, trigger: str, prefetched: Prefetched | None = None
 ) -> uuid.UUID | None:
@@ -148,7 +79,7 @@ def persist_run(
     if existing is not None and existing.status not in LIVE_EDITABLE:
         return existing.id
     draft, data = compute_for(session, ctx, run.intended_drafting_date, prefetched)
-    _pause("computed", run.id)
+    faults.reached("computed", run.id)
     if draft.is_empty and existing is None:
         return None  # a run that bills nothing persists no invoice (SPEC §4.4)
     invoice = existing or new_invoice(ctx, run.intended_drafting_date, clock)
@@ -209,7 +140,7 @@ def execute_run(
             run_clock = clock or real_now()
             invoice_id = persist_run(session, run, run_clock, trigger or run.trigger, prefetched)
             mark_completed(run, invoice_id, run_clock, trigger)
-            _pause("before-commit", run_id)
+            faults.reached("before-commit", run_id)
             billed = {
                 "run_id": str(run_id),
                 "schedule_id": str(run.billing_schedule_id),
@@ -219,7 +150,7 @@ def execute_run(
                 "trigger": trigger or run.trigger,
             }
         log.info("billing run completed", **billed)
-        _pause("after-commit", run_id)
+        faults.reached("after-commit", run_id)
         return Outcome(run_id, "COMPLETED", invoice_id)
     except Exception as exc:  # recorded, then reported; a failed run never blocks the others
         if connection_lost(exc):

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from billrun import metrics
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
-from billrun.billing.execution import PermanentRunError, compute_for
 from billrun.billing.invoicing import LIVE_EDITABLE, apply_draft
 from billrun.billing.loading import load_context
+from billrun.billing.rating import PermanentRunError, compute_for
 from billrun.config import get_settings
 from billrun.store import customers as customer_repo
 from billrun.store import runs as run_repo

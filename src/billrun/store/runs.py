@@ -6,11 +6,13 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from psycopg.errors import DeadlockDetected, LockNotAvailable
 from sqlalchemy import and_, case, or_, select, text, true, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from billrun import jsonutil
 from billrun.ids import uuid7
@@ -403,3 +405,42 @@ def complete_many(session: Session, done: Sequence[Completion], now: dt.datetime
 
 def set_last_invoices(session: Session, last: dict[uuid.UUID, uuid.UUID]) -> None:
     _set_per_schedule(session, "last_invoice_id", "uuid", dict(last))
+
+
+def asynchronous_commit(session: Session) -> None:
+    """This transaction's commit does not wait for the WAL flush: for work that a crash only makes redo."""
+    session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def schedules_of_runs(session: Session, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Run id -> its schedule id."""
+    rows = session.execute(select(BillingRun.id, BillingRun.billing_schedule_id).where(one_of(BillingRun.id, run_ids)))
+    return {row.id: row.billing_schedule_id for row in rows}
+
+
+def claimed_runs(session: Session, run_ids: Sequence[uuid.UUID], token: uuid.UUID) -> list[Row[Any]]:
+    """The runs among ``run_ids`` still IN_PROGRESS under ``token``, locked, in billing order (schedule, date).
+    Plain rows: they are read for their keys and written back in one statement (:func:`complete_many`)."""
+    rows = session.execute(
+        select(
+            BillingRun.id,
+            BillingRun.billing_schedule_id,
+            BillingRun.intended_drafting_date,
+            BillingRun.trigger,
+            BillingRun.claim_token,
+            BillingRun.status,
+        )
+        .where(one_of(BillingRun.id, run_ids))
+        .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
+        .with_for_update()
+    )
+    return [r for r in rows if r.claim_token == token and r.status == "IN_PROGRESS"]
+
+
+def schedules_to_bill(session: Session, schedule_ids: Sequence[uuid.UUID]) -> list[BillingSchedule]:
+    query = (
+        select(BillingSchedule)
+        .where(one_of(BillingSchedule.id, schedule_ids))
+        .options(defer(BillingSchedule.integration_ids))  # JSON that billing never reads
+    )
+    return list(session.execute(query).scalars())

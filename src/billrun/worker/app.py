@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging
 
 from billrun import logs
+from billrun.billing import faults
 from billrun.config import get_settings
+from billrun.worker.dispatch import install
 
 
 @setup_logging.connect
@@ -47,18 +48,24 @@ def make_celery() -> Celery:
             "billrun.tick": {"task": "billrun.tick", "schedule": settings.tick_seconds},
         },
     )
-    pause_at = os.environ.get("BILLRUN_TEST_PAUSE_AT")
-    if pause_at:
-        from billrun.billing.execution import install_pause_hook
-
-        install_pause_hook(pause_at, os.environ["BILLRUN_TEST_PAUSE_FILE"], os.environ.get("BILLRUN_TEST_RESUME_FILE"))
+    faults.install_from_environment()  # crash tests only: a no-op unless BILLRUN_TEST_PAUSE_AT is set
     # shared_task proxies (and so the dispatcher) send through the current app.
     app.set_default()
     app.set_current()
-    from billrun.worker.dispatch import install
-
     install(app)
     return app
 
 
-celery_app = make_celery() if get_settings().broker_url else None
+_app: Celery | None = None
+
+
+def celery() -> Celery:
+    """The process's one Celery app (worker, beat and API share this accessor), made on first use."""
+    global _app
+    if _app is None:
+        _app = make_celery()
+    return _app
+
+
+#: For ``celery -A billrun.worker.app:celery_app`` (the compose health check).
+celery_app = celery() if get_settings().broker_url else None

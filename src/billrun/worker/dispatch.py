@@ -39,9 +39,5 @@ class CeleryDispatcher:
             return bool(client.set(QUEUE_MARKER, "1", nx=True))
 
 
-def install(app: Celery | None = None) -> None:
-    if app is None:
-        from billrun.worker.app import make_celery
-
-        app = make_celery()
+def install(app: Celery) -> None:
     set_dispatcher(CeleryDispatcher(app))

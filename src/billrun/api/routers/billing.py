@@ -16,8 +16,8 @@ from billrun.api.listing import list_page
 from billrun.api.serialize import day, ident, money, plain, ts
 from billrun.api.validation_params import path_date
 from billrun.billing import triggers
-from billrun.billing.execution import PermanentRunError, compute_for
 from billrun.billing.loading import load_context
+from billrun.billing.rating import PermanentRunError, compute_for
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule
