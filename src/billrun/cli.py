@@ -299,15 +299,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 @_with_services(need_redis=True)
 def cmd_run(args: argparse.Namespace) -> int:
     """The manual trigger (SPEC §6.4), executed in this process with a progress bar and a summary."""
+    from billrun.billing.errors import Refused
     from billrun.billing.runner import run_manual
-    from billrun.billing.triggers import ExecutionRefused
     from billrun.store import migrate
 
     migrate.upgrade("head")
     try:
         summary = run_manual(args.schedule, args.date, progress=not args.quiet)
-    except ExecutionRefused as exc:
-        raise UserError(f"schedule {args.schedule}: {exc.message}") from None
+    except Refused as exc:
+        raise UserError(f"schedule {args.schedule}: {exc}") from None
     print(json.dumps(summary))
     for refusal in summary["refused"]:
         sys.stderr.write(f"error: {refusal}\n")

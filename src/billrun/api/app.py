@@ -21,10 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billrun import __version__, metrics
 from billrun.api import schemas
-from billrun.api.errors import ApiError, conflict, validation_error
+from billrun.api.errors import ApiError, conflict, field_error, validation_error
 from billrun.api.http import API_VERSION, SUPPORTED_VERSIONS, JSONResponse, served_version
 from billrun.api.limits import BodyTooLarge, RequestLimits
 from billrun.api.routers import billing, catalog, customers, events, invoice_lines, invoices, schedules, tax_rates
+from billrun.billing.errors import Invalid, NotFound, Refused
 from billrun.config import get_settings
 from billrun.store.db import unit_of_work
 from billrun.validation import FieldError, ValidationFailed
@@ -113,6 +114,17 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> Response:
+        """A use case's no: a value never acceptable here is a 400 on its field, a state's refusal a 409."""
+        if isinstance(exc, Invalid):
+            error = field_error(exc.key, exc.code, str(exc))
+        elif isinstance(exc, NotFound):
+            error = ApiError(404, "notFound", str(exc), [FieldError(exc.code, str(exc), exc.key)])
+        else:
+            error = conflict(str(exc), exc.code, exc.key)
+        return JSONResponse(error.body(), status_code=error.status)
 
     @app.exception_handler(ValidationFailed)
     async def validation_failed(_: Request, exc: ValidationFailed) -> Response:

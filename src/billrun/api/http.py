@@ -26,7 +26,6 @@ from billrun import jsonutil
 from billrun.api import ratelimit
 from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, validation_error
 from billrun.api.serialize import present
-from billrun.billing import recalculation
 from billrun.config import get_settings
 from billrun.credentials import verify_secret
 from billrun.store.accounts import credential
@@ -160,7 +159,6 @@ def run_mutation(
     who: Caller,
     raw_body: bytes,
     action: Callable[[Session], tuple[int, Any]],
-    after_commit: Callable[[], None] | None = None,
 ) -> Response:
     """Run ``action`` in one transaction and return its (status, body). With an ``Idempotency-Key`` the 2xx
     response is stored in the same transaction and replayed for retries (SPEC §3.6)."""
@@ -171,7 +169,6 @@ def run_mutation(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + raw_body
     ).hexdigest()
     for attempt in range(3):  # a deadlock aborts the whole transaction, so the action can simply run again
-        recalculation.reset()
         try:
             with unit_of_work() as session:
                 if key is not None:
@@ -193,8 +190,6 @@ def run_mutation(
         except OperationalError as exc:
             if attempt == 2 or not isinstance(exc.orig, DeadlockDetected):
                 raise
-    if after_commit is not None:
-        after_commit()
     return JSONResponse(body, status_code=status)
 
 

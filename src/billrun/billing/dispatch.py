@@ -1,11 +1,18 @@
 """Where billing enqueues work. The worker and the API install a Celery-backed dispatcher at start-up;
-billing itself never imports Celery (DESIGN: billing never imports worker)."""
+billing itself never imports Celery (DESIGN: billing never imports worker). Work that a transaction causes is
+enqueued through its unit of work (:func:`advance_after_commit`, :func:`drain_after_commit`): only once it
+has committed, and once however often it was asked for."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from billrun.config import get_settings
+from billrun.store.db import after_commit
 
 
 class Dispatcher(Protocol):
@@ -47,3 +54,17 @@ def set_dispatcher(dispatcher: Dispatcher) -> None:
 
 def dispatcher() -> Dispatcher:
     return _dispatcher
+
+
+def advance_after_commit(session: Session, traveller_id: uuid.UUID) -> None:
+    """Wake a time traveller once ``session`` commits."""
+    after_commit(session, lambda: dispatcher().advance_traveller(traveller_id), ("advance_traveller", traveller_id))
+
+
+def drain_after_commit(session: Session) -> None:
+    """Drain the recalculation queue, after the debounce, once ``session`` commits."""
+    after_commit(session, _drain_soon, "recalculate_pending")
+
+
+def _drain_soon() -> None:
+    dispatcher().recalculate_pending(get_settings().recalc_debounce_seconds)

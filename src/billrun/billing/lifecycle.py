@@ -9,7 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from billrun.billing import recalculation
 from billrun.billing.clock import real_now, schedule_now
+from billrun.billing.errors import TransitionRefused
 from billrun.store import runs as run_repo
 from billrun.store.models import Account, BillingRun, BillingSchedule, Invoice, InvoiceNumberCounter
 
@@ -20,12 +22,6 @@ TRANSITIONS = {
     "void": ({"DRAFT", "FINAL", "SENT"}, "VOIDED"),
     "draft": ({"IN_PROGRESS"}, "DRAFT"),
 }
-
-
-class TransitionRefused(Exception):
-    def __init__(self, current: str, action: str) -> None:
-        super().__init__(f"cannot {action} an invoice in status {current}")
-        self.current, self.action = current, action
 
 
 def next_invoice_number(session: Session, account: Account) -> str:
@@ -117,3 +113,14 @@ def auto_issue_due(session: Session, now: dt.datetime, schedule_id: uuid.UUID | 
             apply_action(session, invoice, "finalize-and-send")
             issued += 1
     return issued
+
+
+def return_to_draft(session: Session, invoice: Invoice) -> bool:
+    """The ``draft`` action: an IN_PROGRESS invoice back to DRAFT, recalculated first, as billing would have
+    left it (SPEC §5.7). False when the recalculation deleted it because it bills nothing any more."""
+    apply_action(session, invoice, "draft")
+    invoice.status = "IN_PROGRESS"  # recalculated as the edited invoice it still is, then released
+    if not recalculation.recalculate_invoice(session, invoice):
+        return False
+    invoice.status = "DRAFT"
+    return True

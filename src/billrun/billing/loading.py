@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from billrun.domain.drafting import phase_range
@@ -30,20 +30,11 @@ from billrun.domain.periods import DateRange
 from billrun.domain.seats import SeatTimeline
 from billrun.domain.usage import UsageValue
 from billrun.store import customers as customer_repo
-from billrun.store import taxes
+from billrun.store import schedules as schedule_repo
 from billrun.store import usage as usage_repo
-from billrun.store.common import one_of
 from billrun.store.models import (
     BillingSchedule,
-    Customer,
-    CustomerAlias,
-    PhaseDiscount,
-    PhaseMinimum,
     Price,
-    Product,
-    SchedulePhase,
-    ScheduleTaxRate,
-    SeatMetric,
     UsageMetric,
 )
 
@@ -108,19 +99,8 @@ class ScheduleContext:
         return TaxStatus(self.customer.tax_status)
 
 
-def phases_of(session: Session, schedule_id: uuid.UUID) -> list[SchedulePhase]:
-    return list(
-        session.execute(
-            select(SchedulePhase)
-            .where(SchedulePhase.billing_schedule_id == schedule_id)
-            .order_by(SchedulePhase.position)
-        ).scalars()
-    )
-
-
-def _phase_specs(
-    phases: list[SchedulePhase], discounts: list[PhaseDiscount], minimums: list[PhaseMinimum]
-) -> tuple[Phase, ...]:
+def _phase_specs(phases: list[Row[Any]], discounts: list[Row[Any]], minimums: list[Row[Any]]) -> tuple[Phase, ...]:
+    """From rows with the columns of SchedulePhase, PhaseDiscount and PhaseMinimum."""
     return tuple(
         Phase(
             start=phase.start_date,
@@ -162,13 +142,6 @@ def price_spec(p: Price, seat_types: dict[str, str]) -> PriceSpec:
     )
 
 
-def _grouped(rows: Any, key: str) -> dict[Any, list[Any]]:
-    out: dict[Any, list[Any]] = {}
-    for row in rows:
-        out.setdefault(getattr(row, key), []).append(row)
-    return out
-
-
 def load_contexts(
     session: Session, schedules: list[BillingSchedule], *, with_aliases: bool = True, with_details: bool = True
 ) -> dict[uuid.UUID, ScheduleContext]:
@@ -178,85 +151,24 @@ def load_contexts(
     planning drafting dates needs none of it."""
     if not schedules:
         return {}
-    ids = [s.id for s in schedules]
-    accounts = {s.account_id for s in schedules}
-    # plain rows, not ORM objects, for the per-schedule tables: nothing below keeps or writes them, and a
-    # chunk reads hundreds of them
-    phases = _grouped(
-        session.execute(
-            select(SchedulePhase.__table__)
-            .where(one_of(SchedulePhase.billing_schedule_id, ids))
-            .order_by(SchedulePhase.position)
-        ),
-        "billing_schedule_id",
-    )
-    discounts = _grouped(
-        session.execute(
-            select(PhaseDiscount.__table__)
-            .where(one_of(PhaseDiscount.billing_schedule_id, ids))
-            .order_by(PhaseDiscount.position)
-        ),
-        "billing_schedule_id",
-    )
-    minimums = _grouped(
-        session.execute(
-            select(PhaseMinimum.__table__)
-            .where(one_of(PhaseMinimum.billing_schedule_id, ids))
-            .order_by(PhaseMinimum.position)
-        ),
-        "billing_schedule_id",
-    )
-    mappings = _grouped(
-        session.execute(select(ScheduleTaxRate.__table__).where(one_of(ScheduleTaxRate.billing_schedule_id, ids))),
-        "billing_schedule_id",
-    )
-    price_ids = {uuid.UUID(pid) for rows in phases.values() for p in rows for pid in p.price_ids}
-    prices = {str(p.id): p for p in session.execute(select(Price).where(one_of(Price.id, price_ids))).scalars()}
-    seat_types = {
-        str(m.id): m.seat_type
-        for m in session.execute(select(SeatMetric).where(one_of(SeatMetric.account_id, accounts))).scalars()
-    }
-    metric_ids = {uuid.UUID(m) for p in prices.values() if (m := p.structure.get("usageMetricId"))}
-    metric_rows = {
-        str(m.id): m for m in session.execute(select(UsageMetric).where(one_of(UsageMetric.id, metric_ids))).scalars()
-    }
-    versions = taxes.current_versions(session, list({m.tax_rate_id for rows in mappings.values() for m in rows}))
-    customer_ids = {s.customer_id for s in schedules}
-    customer_columns = [Customer.id, Customer.tax_status]
-    if with_details:
-        customer_columns += [Customer.legal_name, Customer.address, Customer.contacts]
-    customers = {
-        row.id: CustomerFacts(**row._mapping)  # the selected columns are named as the fields
-        for row in session.execute(select(*customer_columns).where(one_of(Customer.id, customer_ids)))
-    }
-    products = {
-        str(p.id): p.name
-        for p in session.execute(
-            select(Product).where(one_of(Product.id, {p.product_id for p in prices.values()}))
-        ).scalars()
-    }
-    direct_aliases: dict[uuid.UUID, list[str]] = {}
-    if with_aliases:
-        for row in session.execute(
-            select(CustomerAlias.customer_id, CustomerAlias.value).where(
-                one_of(CustomerAlias.customer_id, customers), CustomerAlias.deleted_at.is_(None)
-            )
-        ).all():
-            direct_aliases.setdefault(row[0], []).append(row[1])
-    specs_of_prices = {pid: price_spec(p, seat_types) for pid, p in prices.items()}
+    rows = schedule_repo.rows_of(session, schedules, with_aliases=with_aliases, with_details=with_details)
+    prices, metric_rows, products = rows.prices, rows.metrics, rows.product_names
+    customers = {cid: CustomerFacts(**columns) for cid, columns in rows.customers.items()}  # named as the fields
+    specs_of_prices = {pid: price_spec(p, rows.seat_types) for pid, p in prices.items()}
     metric_specs = {mid: metric_from_json(mid, metric_json(m)) for mid, m in metric_rows.items()}
     tax_refs_of = {
         rate_id: TaxRateRef(str(rate_id), version.amount, str(version.id), version.version)
-        for rate_id, version in versions.items()
+        for rate_id, version in rows.tax_versions.items()
     }
     contexts = {}
     for schedule in schedules:
-        phase_rows = phases.get(schedule.id, [])
-        spec_phases = _phase_specs(phase_rows, discounts.get(schedule.id, []), minimums.get(schedule.id, []))
+        spec_phases = _phase_specs(
+            rows.phases.get(schedule.id, []), rows.discounts.get(schedule.id, []), rows.minimums.get(schedule.id, [])
+        )
         own_prices = {pid: prices[pid] for p in spec_phases for pid in p.price_ids if pid in prices}
         tax_refs = {
             str(m.price_id): tax_refs_of[m.tax_rate_id]
-            for m in mappings.get(schedule.id, [])
+            for m in rows.tax_mappings.get(schedule.id, [])
             if m.tax_rate_id in tax_refs_of
         }
         spec = ScheduleSpec(
@@ -276,7 +188,7 @@ def load_contexts(
         elif schedule.roll_up_billing:  # descendants: a recursive query, only for roll-up schedules
             aliases = customer_repo.alias_set(session, schedule.account_id, customer.id, True)
         else:
-            aliases = frozenset([str(customer.id), *direct_aliases.get(customer.id, [])])
+            aliases = frozenset([str(customer.id), *rows.direct_aliases.get(customer.id, [])])
         own_metrics = {
             m: metric_rows[m] for p in own_prices.values() if (m := p.structure.get("usageMetricId")) in metric_rows
         }

@@ -1,7 +1,7 @@
 """Hand edits of invoices: MANUAL lines on any DRAFT invoice, and line-item groups on manual DRAFT invoices
 (SPEC §2.12). Each use case takes the locked invoice and plain column values, keeps the invoice's and its
 groups' totals in step with its lines, and refuses with :class:`EditRefused` or
-:class:`~billrun.billing.lifecycle.TransitionRefused`; HTTP is the caller's business."""
+:class:`~billrun.billing.errors.TransitionRefused`; HTTP is the caller's business."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billrun.billing.clock import real_now
-from billrun.billing.lifecycle import TransitionRefused
+from billrun.billing.errors import Refused, TransitionRefused
 from billrun.domain.money import round_money
 from billrun.store import invoices as repo
 from billrun.store.models import Invoice, InvoiceLineItem, InvoiceLineItemGroup
@@ -20,12 +20,8 @@ from billrun.store.models import Invoice, InvoiceLineItem, InvoiceLineItemGroup
 ZERO = Decimal(0)
 
 
-class EditRefused(Exception):
-    """A hand edit that the invoice's state forbids. ``code`` is the error code, ``key`` the field at fault."""
-
-    def __init__(self, message: str, code: str, key: str = "") -> None:
-        super().__init__(message)
-        self.code, self.key = code, key
+class EditRefused(Refused):
+    """A hand edit that the invoice's state forbids."""
 
 
 def _require_draft(invoice: Invoice, action: str) -> None:

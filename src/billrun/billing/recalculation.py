@@ -2,57 +2,33 @@
 
 Triggers (events, overrides, VOIDs, alias changes, tax-status and tax-rate edits, schedule edits) insert one
 ``recalculation_requests`` row per affected invoice, in the trigger's own transaction, so any number of
-events coalesce into one recalculation. A worker drains the queue after a short debounce; a schedule under
-a time traveller is drained by the traveller itself, which stays IN_PROGRESS until it is done (SPEC §7).
-FINAL, SENT and VOIDED invoices are never touched.
+events coalesce into one recalculation. Once that transaction commits, its unit of work schedules a drain of
+the queue after a short debounce; a schedule under a time traveller is drained by the traveller itself, which
+stays IN_PROGRESS until it is done (SPEC §7). FINAL, SENT and VOIDED invoices are never touched.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
+from functools import partial
 
-from sqlalchemy import case, delete, func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from billrun import metrics
 from billrun.billing.clock import real_now, schedule_now
-from billrun.billing.dispatch import dispatcher
-from billrun.billing.invoicing import LIVE_EDITABLE, apply_draft
+from billrun.billing.dispatch import advance_after_commit, dispatcher, drain_after_commit
+from billrun.billing.invoicing import apply_draft
 from billrun.billing.loading import load_context
 from billrun.billing.rating import PermanentRunError, compute_for
 from billrun.config import get_settings
+from billrun.domain.statuses import LIVE_EDITABLE, TravellerStatus
 from billrun.store import customers as customer_repo
+from billrun.store import recalculations as queue
 from billrun.store import runs as run_repo
-from billrun.store.db import unit_of_work
-from billrun.store.models import (
-    BillingRun,
-    BillingSchedule,
-    Invoice,
-    RecalculationRequest,
-    ScheduleRecalculationRequest,
-    ScheduleTaxRate,
-    TimeTraveller,
-)
-
-IN_FLIGHT = ("SCHEDULED", "IN_PROGRESS")  # due runs not executed yet, or executing
-FINALIZED = ("FINAL", "SENT", "VOIDED")
-
-_touched_travellers: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.ContextVar(
-    "touched_travellers", default=None
-)
-_queued: contextvars.ContextVar[bool] = contextvars.ContextVar("recalculation_queued", default=False)
-_late_final: contextvars.ContextVar[int] = contextvars.ContextVar("late_events_for_final", default=0)
-
-
-def reset() -> None:
-    """Forget what an aborted transaction queued (a deadlocked mutation runs again from the start)."""
-    _touched_travellers.set(None)
-    _queued.set(False)
-    _late_final.set(0)
+from billrun.store.db import after_commit, unit_of_work
+from billrun.store.models import BillingSchedule, Invoice, TimeTraveller
 
 
 def _schedules_for_customers(
@@ -63,21 +39,8 @@ def _schedules_for_customers(
     with_ancestors = set(direct)
     for cid in direct:
         with_ancestors.update(customer_repo.ancestors(session, cid))
-    rows = session.execute(
-        select(BillingSchedule).where(
-            BillingSchedule.account_id == account_id, BillingSchedule.customer_id.in_(with_ancestors)
-        )
-    ).scalars()
+    rows = queue.schedules_of_customers(session, account_id, with_ancestors)
     return [s for s in rows if s.customer_id in direct or s.roll_up_billing]
-
-
-def _in_flight(session: Session, schedule_id: uuid.UUID, after: dt.date | None) -> bool:
-    """A run of this schedule that is queued or executing and would read an event on ``after``: it may have
-    read its inputs already while its invoice is not committed yet."""
-    stmt = select(BillingRun.id).where(BillingRun.billing_schedule_id == schedule_id, BillingRun.status.in_(IN_FLIGHT))
-    if after is not None:
-        stmt = stmt.where(BillingRun.intended_drafting_date > after)
-    return session.execute(stmt.limit(1)).first() is not None
 
 
 def _may_start_soon(schedule: BillingSchedule) -> bool:
@@ -92,13 +55,7 @@ def _may_start_soon(schedule: BillingSchedule) -> bool:
 def _late_for_final(session: Session, schedule_id: uuid.UUID, stamps: Sequence[dt.datetime]) -> int:
     """How many of these event timestamps fall in the service window of a FINAL, SENT or VOIDED invoice, which
     is never changed (SPEC §5.7): counted in ``late_events_for_final_invoices_total``."""
-    windows = session.execute(
-        select(Invoice.billing_period_start, Invoice.drafting_date).where(
-            Invoice.billing_schedule_id == schedule_id,
-            Invoice.status.in_(FINALIZED),
-            Invoice.drafting_date > min(stamps).date(),
-        )
-    ).all()
+    windows = queue.finalized_windows(session, schedule_id, min(stamps).date())
     return sum(
         1
         for stamp in stamps
@@ -125,57 +82,21 @@ def _request_each(
     for schedule, after, stamps in sorted(wanted, key=lambda item: item[0].id):
         queued = False
         computing = _may_start_soon(schedule) and not run_repo.try_lock_schedule_shared(session, schedule.id)
-        if computing or _in_flight(session, schedule.id, after):
-            table = ScheduleRecalculationRequest.__table__
-            stmt = insert(ScheduleRecalculationRequest).values(
-                billing_schedule_id=schedule.id, account_id=schedule.account_id, after_date=after
-            )
-            session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[table.c.billing_schedule_id],
-                    set_={
-                        "after_date": case(
-                            (table.c.after_date.is_(None) | stmt.excluded.after_date.is_(None), None),
-                            else_=func.least(table.c.after_date, stmt.excluded.after_date),
-                        )
-                    },
-                )
-            )
+        # a run queued or executing may have read its inputs already while its invoice is not committed yet
+        if computing or queue.run_in_flight(session, schedule.id, after):
+            queue.request_schedule(session, schedule, after)
             queued = True
-        queued = bool(_request_invoices(session, schedule, after)) or queued
-        if stamps:
-            late = _late_for_final(session, schedule.id, stamps)
-            if late:
-                _late_final.set(_late_final.get() + late)
+        queued = bool(queue.request_invoices(session, schedule, after)) or queued
+        if stamps and (late := _late_for_final(session, schedule.id, stamps)):
+            after_commit(session, partial(metrics.incr, "late_events_for_final_invoices_total", late))
         if not queued:
             continue
-        _queued.set(True)
+        drain_after_commit(session)
         if schedule.time_traveller_id is not None:
             traveller = session.get(TimeTraveller, schedule.time_traveller_id, with_for_update=True)
             if traveller is not None:
-                traveller.status = "IN_PROGRESS"
-                touched = _touched_travellers.get() or set()
-                touched.add(traveller.id)
-                _touched_travellers.set(touched)
-
-
-def _request_invoices(session: Session, schedule: BillingSchedule, after: dt.date | None) -> list[uuid.UUID]:
-    stmt = select(Invoice.id).where(
-        Invoice.billing_schedule_id == schedule.id,
-        Invoice.status.in_(LIVE_EDITABLE),
-        Invoice.drafting_date.is_not(None),
-    )
-    if after is not None:
-        # An event on day d can only change invoices drafted after d (arrears windows end before D).
-        stmt = stmt.where(Invoice.drafting_date > after)
-    invoice_ids = list(session.execute(stmt).scalars())
-    if invoice_ids:
-        session.execute(
-            insert(RecalculationRequest)
-            .values([{"invoice_id": i, "account_id": schedule.account_id} for i in invoice_ids])
-            .on_conflict_do_nothing()
-        )
-    return invoice_ids
+                traveller.status = TravellerStatus.IN_PROGRESS
+                advance_after_commit(session, traveller.id)
 
 
 def request_for_customers(
@@ -205,46 +126,11 @@ def request_for_aliases(session: Session, account_id: uuid.UUID, stamps_by_alias
 
 
 def request_for_tax_rate(session: Session, account_id: uuid.UUID, tax_rate_id: uuid.UUID) -> None:
-    schedule_ids = session.execute(
-        select(ScheduleTaxRate.billing_schedule_id).where(
-            ScheduleTaxRate.account_id == account_id, ScheduleTaxRate.tax_rate_id == tax_rate_id
-        )
-    ).scalars()
-    _request(session, [s for sid in set(schedule_ids) if (s := session.get(BillingSchedule, sid)) is not None])
+    _request(session, queue.schedules_with_tax_rate(session, account_id, tax_rate_id))
 
 
 def request_for_schedule(session: Session, schedule: BillingSchedule) -> None:
     _request(session, [schedule])
-
-
-def kick() -> None:
-    """After commit: wake the travellers that now have work, schedule a drain of the queue, count the late
-    events for finalized invoices."""
-    touched = _touched_travellers.get() or set()
-    _touched_travellers.set(None)
-    for traveller_id in touched:
-        dispatcher().advance_traveller(traveller_id)
-    if _queued.get():
-        _queued.set(False)
-        dispatcher().recalculate_pending(get_settings().recalc_debounce_seconds)
-    late = _late_final.get()
-    if late:
-        _late_final.set(0)
-        metrics.incr("late_events_for_final_invoices_total", late)
-
-
-def pending_for_schedule(session: Session, schedule_id: uuid.UUID) -> bool:
-    if session.get(ScheduleRecalculationRequest, schedule_id) is not None:
-        return True
-    return (
-        session.execute(
-            select(RecalculationRequest.invoice_id)
-            .join(Invoice, Invoice.id == RecalculationRequest.invoice_id)
-            .where(Invoice.billing_schedule_id == schedule_id)
-            .limit(1)
-        ).first()
-        is not None
-    )
 
 
 def settle(schedule_id: uuid.UUID) -> list[uuid.UUID] | None:
@@ -253,13 +139,13 @@ def settle(schedule_id: uuid.UUID) -> list[uuid.UUID] | None:
     or None while a run is still in flight."""
     with unit_of_work() as session:
         run_repo.lock_schedule_runs(session, schedule_id)
-        found = session.get(ScheduleRecalculationRequest, schedule_id, with_for_update=True)
+        found = queue.schedule_request(session, schedule_id, lock=True)
         if found is None:
             return []
-        if _in_flight(session, schedule_id, found.after_date):
+        if queue.run_in_flight(session, schedule_id, found.after_date):
             return None
         schedule = session.get(BillingSchedule, schedule_id)
-        queued = _request_invoices(session, schedule, found.after_date) if schedule is not None else []
+        queued = queue.request_invoices(session, schedule, found.after_date) if schedule is not None else []
         session.delete(found)
         return queued
 
@@ -279,7 +165,7 @@ def recalculate_invoice(session: Session, invoice: Invoice, clock: dt.datetime |
     ctx = load_context(session, schedule)
     draft, data = compute_for(session, ctx, invoice.drafting_date)
     when = clock or schedule_now(session, schedule)
-    session.execute(delete(RecalculationRequest).where(RecalculationRequest.invoice_id == invoice.id))
+    queue.forget_invoice(session, invoice.id)
     return apply_draft(session, ctx, invoice, draft, when, invoice.billing_run_id, "RECALCULATION", data)
 
 
@@ -290,10 +176,10 @@ def _drain(invoice_ids: list[uuid.UUID]) -> None:
                 invoice = session.get(Invoice, invoice_id)
                 if invoice is not None:
                     recalculate_invoice(session, invoice)
-                session.execute(delete(RecalculationRequest).where(RecalculationRequest.invoice_id == invoice_id))
+                queue.forget_invoice(session, invoice_id)
         except PermanentRunError:
             with unit_of_work() as session:
-                session.execute(delete(RecalculationRequest).where(RecalculationRequest.invoice_id == invoice_id))
+                queue.forget_invoice(session, invoice_id)
 
 
 def process_pending(limit: int = 500, min_age_seconds: float | None = None) -> int:
@@ -302,18 +188,7 @@ def process_pending(limit: int = 500, min_age_seconds: float | None = None) -> i
     age = get_settings().recalc_debounce_seconds if min_age_seconds is None else min_age_seconds
     cutoff = real_now() - dt.timedelta(seconds=age)
     with unit_of_work() as session:
-        waiting = list(
-            session.execute(
-                select(ScheduleRecalculationRequest.billing_schedule_id)
-                .join(BillingSchedule, BillingSchedule.id == ScheduleRecalculationRequest.billing_schedule_id)
-                .where(
-                    BillingSchedule.time_traveller_id.is_(None),
-                    ScheduleRecalculationRequest.requested_at <= cutoff,
-                )
-                .order_by(ScheduleRecalculationRequest.requested_at)
-                .limit(limit)
-            ).scalars()
-        )
+        waiting = queue.waiting_schedules(session, cutoff, limit)
     unsettled = 0
     settled: list[uuid.UUID] = []  # these waited their debounce as schedule-level requests already
     for schedule_id in waiting:
@@ -323,17 +198,7 @@ def process_pending(limit: int = 500, min_age_seconds: float | None = None) -> i
         else:
             settled.extend(queued)
     with unit_of_work() as session:
-        rows = list(
-            session.execute(
-                select(RecalculationRequest.invoice_id)
-                .join(Invoice, Invoice.id == RecalculationRequest.invoice_id)
-                .join(BillingSchedule, BillingSchedule.id == Invoice.billing_schedule_id)
-                .where(BillingSchedule.time_traveller_id.is_(None), RecalculationRequest.requested_at <= cutoff)
-                .order_by(RecalculationRequest.requested_at)
-                .limit(limit)
-                .with_for_update(of=RecalculationRequest, skip_locked=True)
-            ).scalars()
-        )
+        rows = queue.due_invoices(session, cutoff, limit)
     rows += [invoice_id for invoice_id in settled if invoice_id not in rows]
     _drain(rows)
     if unsettled:
@@ -350,12 +215,6 @@ def process_for_traveller(traveller_id: uuid.UUID) -> bool:
         schedule_id = traveller.billing_schedule_id
     settled = settle(schedule_id) is not None
     with unit_of_work() as session:
-        rows = list(
-            session.execute(
-                select(RecalculationRequest.invoice_id)
-                .join(Invoice, Invoice.id == RecalculationRequest.invoice_id)
-                .where(Invoice.billing_schedule_id == schedule_id)
-            ).scalars()
-        )
+        rows = queue.queued_invoices(session, schedule_id)
     _drain(rows)
     return settled

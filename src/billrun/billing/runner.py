@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from billrun.billing import triggers
 from billrun.billing.chunk import execute_chunk
+from billrun.billing.errors import Refused
 from billrun.config import get_settings
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingSchedule
@@ -23,7 +24,7 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: bool = True) -> dict[str, Any]:
     """Bill one schedule (a refusal, e.g. an unknown id or a date after the schedule's today, raises
-    :class:`triggers.ExecutionRefused`) or every active schedule (refusals are listed in the summary)."""
+    :class:`~billrun.billing.errors.Refused`) or every active schedule (refusals are listed in the summary)."""
     planned: list[list[uuid.UUID]] = []
     refused: list[str] = []
     if schedule_id:
@@ -34,8 +35,8 @@ def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: b
         for sid in schedules:
             try:
                 planned.append(triggers.execute_schedule(sid, as_of, queue=False)[1])
-            except triggers.ExecutionRefused as exc:
-                refused.append(f"{sid}: {exc.message}")
+            except Refused as exc:
+                refused.append(f"{sid}: {exc}")
     for found in planned:
         # the date asked for is re-computed even when done (SPEC §6.4): the last run of each schedule
         triggers.reopen_completed(found[-1] if found else None)

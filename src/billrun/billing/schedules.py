@@ -11,9 +11,12 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from billrun.billing import planning, recalculation, travel
+from billrun.billing import planning, recalculation, travel, travellers
 from billrun.billing.clock import real_now, schedule_now
+from billrun.billing.dispatch import advance_after_commit
+from billrun.billing.errors import Refused
 from billrun.billing.loading import load_context
+from billrun.domain.statuses import AMENDABLE, OUTSTANDING, ScheduleStatus
 from billrun.store import runs as run_repo
 from billrun.store.models import (
     BillingSchedule,
@@ -188,8 +191,13 @@ def create_schedule(session: Session, account_id: uuid.UUID, parsed: ScheduleInp
         traveller.billing_schedule_id = schedule.id
         traveller.updated_at = now
         if travel.has_work(session, traveller):
-            traveller.status = "IN_PROGRESS"
+            travellers.start(session, traveller)
     return schedule
+
+
+def ensure_amendable(schedule: BillingSchedule) -> None:
+    if schedule.status not in AMENDABLE:
+        raise Refused(f"a {schedule.status} schedule cannot be edited", "invalidStatusTransition", "status")
 
 
 def update_schedule(session: Session, schedule: BillingSchedule, parsed: ScheduleInput) -> None:
@@ -224,3 +232,28 @@ def update_schedule(session: Session, schedule: BillingSchedule, parsed: Schedul
         drafting.next_drafting_date(ctx.spec, last) if last else drafting.first_drafting_date(ctx.spec)
     )
     recalculation.request_for_schedule(session, schedule)
+    if schedule.time_traveller_id is not None:
+        advance_after_commit(session, schedule.time_traveller_id)
+
+
+def activate(session: Session, schedule: BillingSchedule) -> None:
+    """DRAFT to PENDING or ACTIVE, by the start date and the schedule's clock."""
+    if schedule.status != ScheduleStatus.DRAFT:
+        raise Refused(
+            f"only DRAFT schedules can be activated (this one is {schedule.status})",
+            "invalidStatusTransition",
+            "status",
+        )
+    schedule.status = initial_status(False, schedule.start_date, schedule_now(session, schedule).date())
+    schedule.updated_at = real_now()
+
+
+def archive(session: Session, schedule: BillingSchedule) -> None:
+    """Archived (again: a no-op), CANCELLED unless COMPLETED; its runs not billed yet are DEPRECATED."""
+    now = real_now()
+    schedule.archived_at = schedule.archived_at or now
+    if schedule.status != ScheduleStatus.COMPLETED:
+        schedule.status = ScheduleStatus.CANCELLED
+    pending = [r.id for r in run_repo.runs_of(session, schedule.id) if r.status in OUTSTANDING]
+    run_repo.deprecate_runs(session, pending, now)
+    schedule.updated_at = now

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from billrun.billing import lifecycle, planning, recalculation
 from billrun.billing.clock import real_now
 from billrun.billing.execution import execute_run
+from billrun.store import recalculations as queue
 from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingSchedule, TimeTraveller
@@ -131,7 +132,7 @@ def _finish(traveller_id: uuid.UUID, seen_frozen: dt.datetime | None, attempted:
         if seen_frozen is not None and traveller.frozen_time != seen_frozen:
             return False
         if schedule is not None:
-            if recalculation.pending_for_schedule(session, schedule.id):
+            if queue.pending_for_schedule(session, schedule.id):
                 return False
             due = [
                 r

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from billrun.billing import lifecycle, planning, recalculation
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
+from billrun.billing.errors import Invalid, NotFound, Refused
 from billrun.billing.loading import load_contexts
 from billrun.config import get_settings
 from billrun.store import runs as run_repo
@@ -96,12 +97,6 @@ def _hand_out(now: dt.datetime, schedule_ids: list[uuid.UUID] | None, *, rehand:
             return claimed_total
 
 
-class ExecutionRefused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
 def execute_schedule(
     schedule_id: uuid.UUID, as_of: dt.date | None, *, account_id: uuid.UUID | None = None, queue: bool = True
 ) -> tuple[dt.date, list[uuid.UUID]]:
@@ -111,14 +106,14 @@ def execute_schedule(
     with unit_of_work() as session:
         schedule = session.get(BillingSchedule, schedule_id, with_for_update=True)
         if schedule is None or (account_id is not None and schedule.account_id != account_id):
-            raise ExecutionRefused(404, "notFound", "billing schedule not found")
+            raise NotFound("billing schedule not found")
         if schedule.status in ("DRAFT", "CANCELLED") or schedule.archived_at is not None:
-            raise ExecutionRefused(409, "invalidStatusTransition", f"a {schedule.status} schedule cannot be executed")
+            raise Refused(f"a {schedule.status} schedule cannot be executed", "invalidStatusTransition")
         now = schedule_now(session, schedule)
         today = planning.last_due_date(session, schedule, now)
         date = as_of or today
         if date > now.date():
-            raise ExecutionRefused(400, "outOfRange", f"{date} is after the schedule clock's today ({now.date()})")
+            raise Invalid(f"{date} is after the schedule clock's today ({now.date()})", "outOfRange", "date")
         planning.apply_status_transitions(session, schedule, now)
         planning.materialize(session, schedule, date, "MANUAL")
         session.flush()
@@ -178,6 +173,6 @@ def execute_account(account_id: uuid.UUID, as_of: dt.date | None) -> tuple[dt.da
         try:
             _, found = execute_schedule(schedule_id, date)
             run_ids.extend(found)
-        except ExecutionRefused:
+        except Refused:
             continue
     return date, run_ids

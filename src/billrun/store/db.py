@@ -1,8 +1,9 @@
-"""Engine and session factory. Services never commit: the request, task or CLI command does."""
+"""Engine, sessions and the unit of work. Use cases never commit: the entry point (request, task, CLI command,
+traveller) opens the unit of work, which commits, and only then does what the work queued for after it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -51,9 +52,14 @@ def session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
+_AFTER_COMMIT = "billrun.after_commit"
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
-    """A transaction that commits when the block succeeds and rolls back otherwise."""
+    """A transaction that commits when the block succeeds and rolls back otherwise. What the work queued with
+    :func:`after_commit` (enqueue a task, count a metric) is done once the commit has succeeded, in the order
+    queued, and dropped with a rollback: nothing is announced that did not happen."""
     session = session_factory()()
     try:
         yield session
@@ -62,7 +68,17 @@ def unit_of_work() -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        actions = session.info.pop(_AFTER_COMMIT, {})
         session.close()
+    for action in actions.values():
+        action()
+
+
+def after_commit(session: Session, action: Callable[[], None], key: Hashable | None = None) -> None:
+    """Queue ``action`` for after ``session`` commits. Actions queued under the same ``key`` run once (the
+    first one queued); without a key, each runs."""
+    actions: dict[Hashable, Callable[[], None]] = session.info.setdefault(_AFTER_COMMIT, {})
+    actions.setdefault(object() if key is None else key, action)
 
 
 def dispose_engines() -> None:

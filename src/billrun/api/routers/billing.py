@@ -21,7 +21,6 @@ from billrun.billing.rating import PermanentRunError, compute_for
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule
-from billrun.validation import FieldError
 
 router = APIRouter()
 RUN_STATUSES = ["SCHEDULED", "IN_PROGRESS", "COMPLETED", "FAILED", "DEPRECATED"]
@@ -180,22 +179,7 @@ def _execute(request: Request, raw: bytes, who: Caller, schedule_id: str, date: 
     def action(_: Session) -> tuple[int, Any]:
         # The trigger commits its own short transactions (and is safe to repeat); an Idempotency-Key record
         # is stored right after it.
-        try:
-            when, run_ids = triggers.execute_schedule(schedule.id, as_of, account_id=who.account_id)
-        except triggers.ExecutionRefused as exc:
-            if exc.status == 400:
-                raise ApiError(
-                    400,
-                    "validationError",
-                    "Request data validation failed",
-                    [FieldError(exc.code, exc.message, "date")],
-                ) from exc
-            raise ApiError(
-                exc.status,
-                "conflict" if exc.status == 409 else "notFound",
-                exc.message,
-                [FieldError(exc.code, exc.message, "")],
-            ) from exc
+        when, run_ids = triggers.execute_schedule(schedule.id, as_of, account_id=who.account_id)
         return 202, {"date": when.isoformat(), "billingRunIds": [str(r) for r in run_ids]}
 
     return run_mutation(request, who, raw, action)

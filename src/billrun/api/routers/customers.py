@@ -323,7 +323,7 @@ def update_customer(
             recalculation.request_for_customers(s, who.account_id, affected)
         return 200, customer_json(customer, repo.alias_values(s, customer.id))
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)
 
 
 @router.post("/customers/{customer_id}/archive")
@@ -485,7 +485,7 @@ def create_alias(request: Request, raw: bytes = Depends(raw_body), who: Caller =
         recalculation.request_for_customers(s, who.account_id, [customer.id])
         return 201, alias_json(alias)
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)
 
 
 @router.get("/customer-aliases")
@@ -527,4 +527,4 @@ def delete_alias(
         recalculation.request_for_customers(s, who.account_id, [alias.customer_id])
         return 200, alias_json(alias)
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)

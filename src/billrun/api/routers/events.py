@@ -17,7 +17,6 @@ from billrun.api.errors import field_error, not_found, validation_error
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import ts
-from billrun.billing import recalculation
 from billrun.billing import seat_balances as balances
 from billrun.billing.clock import real_now
 from billrun.config import get_settings
@@ -120,7 +119,7 @@ def create_usage_event(request: Request, raw: bytes = Depends(raw_body), who: Ca
         affected.request_for_events(s, who.account_id, [event], superseded)
         return 201, _new_usage_json(who, stored[0], event)
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)
 
 
 def _store_usage_batch(
@@ -147,7 +146,7 @@ def _store_usage_batch(
             items.append({**_new_usage_json(who, row, event), position_key: position})
         return _batch_response(items, failures, position_key)
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)
 
 
 @router.post("/usage-events/batch")
@@ -315,7 +314,7 @@ def create_seat_event(request: Request, raw: bytes = Depends(raw_body), who: Cal
         affected.request_for_events(s, who.account_id, [event], superseded)
         return 201, _new_seat_json(who, stored[0], event)
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)
 
 
 @router.post("/seat-events/batch")
@@ -336,7 +335,7 @@ def create_seat_batch(request: Request, raw: bytes = Depends(raw_body), who: Cal
         ]
         return _batch_response(items, failures, "index")
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)
 
 
 @router.get("/seat-events")

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from billrun.api.errors import ApiError, conflict, invalid_transition, not_found
+from billrun.api.errors import not_found
 from billrun.api.http import Caller, JSONResponse, caller, parse_json, raw_body, run_mutation
 from billrun.api.listing import all_items
 from billrun.api.routers.invoices import invoice_of
 from billrun.api.serialize import day, ident, money, plain
 from billrun.billing import manual_invoices
-from billrun.billing.lifecycle import TransitionRefused
+from billrun.billing.errors import TransitionRefused
 from billrun.store import invoices as repo
 from billrun.store import taxes
 from billrun.store.common import owned
@@ -70,24 +70,13 @@ def group_json(g: InvoiceLineItemGroup, currency: str) -> dict[str, Any]:
     }
 
 
-def _refusal(exc: Exception) -> ApiError:
-    if isinstance(exc, TransitionRefused):
-        return invalid_transition(exc.current, exc.action)
-    assert isinstance(exc, manual_invoices.EditRefused)
-    return conflict(str(exc), exc.code, exc.key)
-
-
 def _edit(
     request: Request, raw: bytes, who: Caller, invoice_id: str, edit: Callable[[Session, Invoice], tuple[int, Any]]
 ) -> Response:
-    """Run ``edit`` on the locked invoice in one transaction; a refused edit is a 409."""
+    """Run ``edit`` on the locked invoice in one transaction."""
 
     def action(s: Session) -> tuple[int, Any]:
-        invoice = invoice_of(s, who, invoice_id, lock=True)
-        try:
-            return edit(s, invoice)
-        except (TransitionRefused, manual_invoices.EditRefused) as exc:
-            raise _refusal(exc) from exc
+        return edit(s, invoice_of(s, who, invoice_id, lock=True))
 
     return run_mutation(request, who, raw, action)
 

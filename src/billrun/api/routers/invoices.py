@@ -197,17 +197,11 @@ def _action(name: str) -> Any:
     ) -> Response:
         def action(s: Session) -> tuple[int, Any]:
             invoice = invoice_of(s, who, invoice_id, lock=True)
-            try:
-                if name == "draft":
-                    lifecycle.apply_action(s, invoice, name)
-                    invoice.status = "IN_PROGRESS"
-                    if not recalculation.recalculate_invoice(s, invoice):
-                        return 200, _deleted_json(invoice)
-                    invoice.status = "DRAFT"
-                else:
-                    lifecycle.apply_action(s, invoice, name)
-            except lifecycle.TransitionRefused as exc:
-                raise invalid_transition(exc.current, exc.action) from exc
+            if name == "draft":
+                if not lifecycle.return_to_draft(s, invoice):
+                    return 200, _deleted_json(invoice)
+            else:
+                lifecycle.apply_action(s, invoice, name)
             return 200, one_invoice_json(s, invoice)
 
         return run_mutation(request, who, raw, action)
@@ -270,7 +264,7 @@ def recalculate_many(request: Request, raw: bytes = Depends(raw_body), who: Call
                     found.append(invoice.id)
         return 202, {"invoiceIds": [str(i) for i in found]}
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)
 
 
 @router.delete("/invoices/{invoice_id}")
@@ -280,10 +274,7 @@ def delete(
     def action(s: Session) -> tuple[int, Any]:
         invoice = invoice_of(s, who, invoice_id, lock=True)
         deleted = one_invoice_json(s, invoice)
-        try:
-            lifecycle.delete_invoice(s, invoice)
-        except lifecycle.TransitionRefused as exc:
-            raise invalid_transition(exc.current, exc.action) from exc
+        lifecycle.delete_invoice(s, invoice)
         return 200, deleted
 
     return run_mutation(request, who, raw, action)

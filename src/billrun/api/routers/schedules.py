@@ -10,20 +10,18 @@ from fastapi.responses import Response
 from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
-from billrun.api.errors import conflict, field_error, not_found
+from billrun.api.errors import field_error, not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import list_page
 from billrun.api.routers.catalog import price_json
 from billrun.api.schedule_input import parse_schedule
 from billrun.api.serialize import day, ident, number, ts
 from billrun.api.serialize import integration_ids as integration_ids_json
-from billrun.billing import recalculation, travel
-from billrun.billing.clock import real_now, schedule_now
-from billrun.billing.dispatch import dispatcher
-from billrun.billing.loading import load_context, phases_of
-from billrun.billing.schedules import create_schedule, initial_status, update_schedule
+from billrun.billing import schedules, travellers
+from billrun.billing.loading import load_context
+from billrun.billing.schedules import create_schedule, update_schedule
 from billrun.domain import drafting
-from billrun.store import runs as run_repo
+from billrun.store import schedules as schedule_repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import (
@@ -40,7 +38,7 @@ router = APIRouter()
 
 
 def schedule_json(s: Session, schedule: BillingSchedule) -> dict[str, Any]:
-    phases = phases_of(s, schedule.id)
+    phases = schedule_repo.phases_of(s, schedule.id)
     discounts = list(
         s.execute(
             select(PhaseDiscount)
@@ -136,23 +134,16 @@ def schedule_json(s: Session, schedule: BillingSchedule) -> dict[str, Any]:
 @router.post("/billing-schedules", status_code=201)
 def create(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
     body = parse_json(raw)
-    traveller_ids: list[uuid.UUID] = []
 
     def action(s: Session) -> tuple[int, Any]:
         v, parsed = parse_schedule(s, who.account_id, body)
         v.raise_if_errors()
         assert parsed is not None
         schedule = create_schedule(s, who.account_id, parsed)
-        if parsed.time_traveller is not None and parsed.time_traveller.status == "IN_PROGRESS":
-            traveller_ids.append(parsed.time_traveller.id)
         s.flush()
         return 201, schedule_json(s, schedule)
 
-    def after() -> None:
-        for traveller_id in traveller_ids:
-            dispatcher().advance_traveller(traveller_id)
-
-    return run_mutation(request, who, raw, action, after_commit=after)
+    return run_mutation(request, who, raw, action)
 
 
 @router.get("/billing-schedules")
@@ -195,14 +186,12 @@ def update(
     schedule_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
     body = parse_json(raw)
-    travellers: list[uuid.UUID] = []
 
     def action(s: Session) -> tuple[int, Any]:
         schedule = owned(s, BillingSchedule, who.account_id, schedule_id, lock=True)
         if schedule is None:
             raise not_found("billing schedule")
-        if schedule.status not in ("DRAFT", "PENDING", "ACTIVE"):
-            raise conflict(f"a {schedule.status} schedule cannot be edited", "invalidStatusTransition", "status")
+        schedules.ensure_amendable(schedule)
         for key in ("customerId", "timeTravellerId", "isDraft"):
             if key in body and isinstance(body, dict):
                 body.pop(key)
@@ -210,16 +199,9 @@ def update(
         v.raise_if_errors()
         assert parsed is not None
         update_schedule(s, schedule, parsed)
-        if schedule.time_traveller_id:
-            travellers.append(schedule.time_traveller_id)
         return 200, schedule_json(s, schedule)
 
-    def after() -> None:
-        recalculation.kick()
-        for traveller_id in travellers:
-            dispatcher().advance_traveller(traveller_id)
-
-    return run_mutation(request, who, raw, action, after_commit=after)
+    return run_mutation(request, who, raw, action)
 
 
 @router.put("/billing-schedules/{schedule_id}/activate")
@@ -230,14 +212,7 @@ def activate(
         schedule = owned(s, BillingSchedule, who.account_id, schedule_id, lock=True)
         if schedule is None:
             raise not_found("billing schedule")
-        if schedule.status != "DRAFT":
-            raise conflict(
-                f"only DRAFT schedules can be activated (this one is {schedule.status})",
-                "invalidStatusTransition",
-                "status",
-            )
-        schedule.status = initial_status(False, schedule.start_date, schedule_now(s, schedule).date())
-        schedule.updated_at = real_now()
+        schedules.activate(s, schedule)
         return 200, schedule_json(s, schedule)
 
     return run_mutation(request, who, raw, action)
@@ -251,13 +226,7 @@ def archive(
         schedule = owned(s, BillingSchedule, who.account_id, schedule_id, lock=True)
         if schedule is None:
             raise not_found("billing schedule")
-        now = real_now()
-        schedule.archived_at = schedule.archived_at or now
-        if schedule.status != "COMPLETED":
-            schedule.status = "CANCELLED"
-        pending = [r.id for r in run_repo.runs_of(s, schedule.id) if r.status in ("SCHEDULED", "FAILED")]
-        run_repo.deprecate_runs(s, pending, now)
-        schedule.updated_at = now
+        schedules.archive(s, schedule)
         return 200, schedule_json(s, schedule)
 
     return run_mutation(request, who, raw, action)
@@ -285,35 +254,17 @@ def create_traveller(request: Request, raw: bytes = Depends(raw_body), who: Call
     frozen = v.timestamp("frozenTime")
     schedule_ref = v.string("billingScheduleId", required=False)
     v.raise_if_errors()
-    wake: list[uuid.UUID] = []
+    assert frozen is not None
 
     def action(s: Session) -> tuple[int, Any]:
-        traveller = TimeTraveller(
-            account_id=who.account_id, frozen_time=frozen, status="READY", created_at=real_now(), updated_at=real_now()
-        )
+        schedule = None
         if schedule_ref is not None:
             schedule = owned(s, BillingSchedule, who.account_id, schedule_ref, lock=True)
             if schedule is None:
                 raise field_error("billingScheduleId", "unknownReference", "billingScheduleId does not exist")
-            if schedule.time_traveller_id is not None or run_repo.runs_of(s, schedule.id):
-                raise conflict("the schedule already has runs or a time traveller", key="billingScheduleId")
-            s.add(traveller)
-            s.flush()
-            schedule.time_traveller_id = traveller.id
-            traveller.billing_schedule_id = schedule.id
-            if travel.has_work(s, traveller):
-                traveller.status = "IN_PROGRESS"
-                wake.append(traveller.id)
-        else:
-            s.add(traveller)
-            s.flush()
-        return 201, traveller_json(traveller)
+        return 201, traveller_json(travellers.create(s, who.account_id, frozen, schedule))
 
-    def after() -> None:
-        for traveller_id in wake:
-            dispatcher().advance_traveller(traveller_id)
-
-    return run_mutation(request, who, raw, action, after_commit=after)
+    return run_mutation(request, who, raw, action)
 
 
 @router.get("/time-travellers")
@@ -346,29 +297,12 @@ def move_traveller(
     frozen = v.timestamp("frozenTime")
     v.raise_if_errors()
     assert frozen is not None
-    wake: list[uuid.UUID] = []
 
     def action(s: Session) -> tuple[int, Any]:
         traveller = owned(s, TimeTraveller, who.account_id, traveller_id, lock=True)
         if traveller is None:
             raise not_found("time traveller")
-        if frozen < traveller.frozen_time:
-            raise field_error(
-                "frozenTime",
-                "outOfRange",
-                f"time only moves forward: frozenTime is already {ts(traveller.frozen_time)}",
-            )
-        if frozen > traveller.frozen_time:
-            traveller.frozen_time = frozen
-            traveller.updated_at = real_now()
-            if traveller.billing_schedule_id is not None:
-                traveller.status = "IN_PROGRESS"
-                travel.clear_failures_for_retry(traveller)
-                wake.append(traveller.id)
+        travellers.move(s, traveller, frozen)
         return 200, traveller_json(traveller)
 
-    def after() -> None:
-        for tid in wake:
-            dispatcher().advance_traveller(tid)
-
-    return run_mutation(request, who, raw, action, after_commit=after)
+    return run_mutation(request, who, raw, action)

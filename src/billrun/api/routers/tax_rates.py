@@ -140,7 +140,7 @@ def update_tax_rate(
         recalculation.request_for_tax_rate(s, who.account_id, rate.id)
         return 200, tax_rate_json(rate, version)
 
-    return run_mutation(request, who, raw, action, after_commit=recalculation.kick)
+    return run_mutation(request, who, raw, action)
 
 
 @router.get("/tax-rates/{rate_id}/versions")

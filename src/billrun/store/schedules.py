@@ -1,0 +1,125 @@
+"""Billing schedules and what they bill: phases, discounts, minimums, tax mappings, and the prices, metrics,
+customers and products they name, read for many schedules with one query per table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from billrun.store import taxes
+from billrun.store.common import one_of
+from billrun.store.models import (
+    BillingSchedule,
+    Customer,
+    CustomerAlias,
+    PhaseDiscount,
+    PhaseMinimum,
+    Price,
+    Product,
+    SchedulePhase,
+    ScheduleTaxRate,
+    SeatMetric,
+    TaxRateVersion,
+    UsageMetric,
+)
+
+
+def phases_of(session: Session, schedule_id: uuid.UUID) -> list[SchedulePhase]:
+    query = select(SchedulePhase).where(SchedulePhase.billing_schedule_id == schedule_id)
+    return list(session.execute(query.order_by(SchedulePhase.position)).scalars())
+
+
+@dataclass
+class ScheduleRows:
+    """The stored rows behind a set of schedules' calculations. Per-schedule tables are plain rows grouped by
+    schedule id (nothing keeps or writes them, and a chunk reads hundreds); catalog rows are keyed by id."""
+
+    phases: dict[uuid.UUID, list[Row[Any]]]
+    discounts: dict[uuid.UUID, list[Row[Any]]]
+    minimums: dict[uuid.UUID, list[Row[Any]]]
+    tax_mappings: dict[uuid.UUID, list[Row[Any]]]
+    prices: dict[str, Price]
+    seat_types: dict[str, str]  # seat metric id -> seat type
+    metrics: dict[str, UsageMetric]
+    tax_versions: dict[uuid.UUID, TaxRateVersion]  # tax rate id -> its current version
+    customers: dict[uuid.UUID, dict[str, Any]]  # the selected customer columns, by attribute name
+    product_names: dict[str, str]
+    direct_aliases: dict[uuid.UUID, list[str]] = field(default_factory=dict)  # customer id -> live aliases
+
+
+def _grouped(rows: Iterable[Row[Any]]) -> dict[uuid.UUID, list[Row[Any]]]:
+    out: dict[uuid.UUID, list[Row[Any]]] = {}
+    for row in rows:
+        out.setdefault(row.billing_schedule_id, []).append(row)
+    return out
+
+
+def rows_of(
+    session: Session, schedules: Sequence[BillingSchedule], *, with_aliases: bool, with_details: bool
+) -> ScheduleRows:
+    """``with_details``: the customer's name, address and contacts too (what only an invoice copies)."""
+    ids = [s.id for s in schedules]
+    accounts = {s.account_id for s in schedules}
+    phases = _grouped(
+        session.execute(
+            select(SchedulePhase.__table__)
+            .where(one_of(SchedulePhase.billing_schedule_id, ids))
+            .order_by(SchedulePhase.position)
+        )
+    )
+    discounts = _grouped(
+        session.execute(
+            select(PhaseDiscount.__table__)
+            .where(one_of(PhaseDiscount.billing_schedule_id, ids))
+            .order_by(PhaseDiscount.position)
+        )
+    )
+    minimums = _grouped(
+        session.execute(
+            select(PhaseMinimum.__table__)
+            .where(one_of(PhaseMinimum.billing_schedule_id, ids))
+            .order_by(PhaseMinimum.position)
+        )
+    )
+    mappings = _grouped(
+        session.execute(select(ScheduleTaxRate.__table__).where(one_of(ScheduleTaxRate.billing_schedule_id, ids)))
+    )
+    price_ids = {uuid.UUID(pid) for rows in phases.values() for p in rows for pid in p.price_ids}
+    prices = {str(p.id): p for p in session.execute(select(Price).where(one_of(Price.id, price_ids))).scalars()}
+    seat_types = {
+        str(m.id): m.seat_type
+        for m in session.execute(select(SeatMetric).where(one_of(SeatMetric.account_id, accounts))).scalars()
+    }
+    metric_ids = {uuid.UUID(m) for p in prices.values() if (m := p.structure.get("usageMetricId"))}
+    metrics = {
+        str(m.id): m for m in session.execute(select(UsageMetric).where(one_of(UsageMetric.id, metric_ids))).scalars()
+    }
+    versions = taxes.current_versions(session, list({m.tax_rate_id for rows in mappings.values() for m in rows}))
+    customer_columns = [Customer.id, Customer.tax_status]
+    if with_details:
+        customer_columns += [Customer.legal_name, Customer.address, Customer.contacts]
+    customer_ids = {s.customer_id for s in schedules}
+    customers = {
+        row.id: dict(row._mapping)
+        for row in session.execute(select(*customer_columns).where(one_of(Customer.id, customer_ids)))
+    }
+    product_ids = {p.product_id for p in prices.values()}
+    products = {
+        str(p.id): p.name for p in session.execute(select(Product).where(one_of(Product.id, product_ids))).scalars()
+    }
+    out = ScheduleRows(
+        phases, discounts, minimums, mappings, prices, seat_types, metrics, versions, customers, products
+    )
+    if with_aliases:
+        query = select(CustomerAlias.customer_id, CustomerAlias.value).where(
+            one_of(CustomerAlias.customer_id, customers), CustomerAlias.deleted_at.is_(None)
+        )
+        for customer_id, value in session.execute(query).all():
+            out.direct_aliases.setdefault(customer_id, []).append(value)
+    return out
