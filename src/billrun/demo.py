@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from billrun.config import get_settings
+from billrun.domain.statuses import TravellerStatus
 from billrun.embedded import embedded_services
 
 
@@ -213,7 +214,7 @@ def _replay(base_url: str, key: str, secret: str) -> dict[str, Any]:
         moved = client.put(f"/time-travellers/{ids['traveller']}", json={"frozenTime": "2024-02-01T12:00:00Z"})
         moved.raise_for_status()
         deadline = time.monotonic() + 120
-        while client.get(f"/time-travellers/{ids['traveller']}").json()["status"] != "READY":
+        while client.get(f"/time-travellers/{ids['traveller']}").json()["status"] != TravellerStatus.READY:
             if time.monotonic() > deadline:
                 raise RuntimeError("the billing run did not finish within 120 s; see the worker log")
             time.sleep(0.2)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billrun.config import get_settings
+from billrun.domain.statuses import RunStatus
 from billrun.store.models import BillingRun, RecalculationRequest, ScheduleRecalculationRequest
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def render(session: Session) -> str:
     by_status = dict(
         session.execute(select(BillingRun.status, func.count()).group_by(BillingRun.status)).tuples().all()
     )
-    for status in ("SCHEDULED", "IN_PROGRESS", "COMPLETED", "FAILED", "DEPRECATED"):
+    for status in RunStatus:
         lines.append(f'billrun_billing_runs{{status="{status}"}} {by_status.get(status, 0)}')
     pending = session.execute(select(func.count()).select_from(RecalculationRequest)).scalar_one()
     waiting = session.execute(select(func.count()).select_from(ScheduleRecalculationRequest)).scalar_one()

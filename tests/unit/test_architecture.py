@@ -124,3 +124,37 @@ def test_the_domain_imports_only_the_domain() -> None:
         if not target.startswith("billrun.domain") and target != "billrun"
     )
     assert outside == []
+
+
+def _tree(module: str) -> ast.Module:
+    return ast.parse(MODULES[module].read_text())
+
+
+def test_no_status_literal_outside_the_enums_module() -> None:
+    """Statuses are spelled once, in domain/statuses.py; everywhere else names them (migrations excepted:
+    they are history, written with the values of their day)."""
+    from billrun.domain import statuses
+
+    values = {
+        member.value
+        for enum in (
+            statuses.InvoiceStatus,
+            statuses.PaymentStatus,
+            statuses.RunStatus,
+            statuses.ScheduleStatus,
+            statuses.TravellerStatus,
+            statuses.ExecutionStatus,
+            statuses.CatalogStatus,
+        )
+        for member in enum
+    }
+    assert {"DRAFT", "IN_PROGRESS", "DEPRECATED", "READY", "UNPAID", "SKIPPED"} <= values
+    spelled = sorted(
+        f"{MODULES[module].relative_to(SRC)}:{node.lineno} {node.value}"
+        for module in MODULES
+        if module != "billrun.domain.statuses" and not module.startswith("billrun.migrations")
+        for node in ast.walk(_tree(module))
+        if isinstance(node, ast.Constant) and node.value in values
+    )
+    assert spelled == []
+

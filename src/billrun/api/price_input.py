@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from billrun.domain.money import SUPPORTED_CURRENCIES
 from billrun.domain.periods import FREQUENCY_MONTHS, Frequency
+from billrun.domain.statuses import CatalogStatus
 from billrun.store.common import owned
 from billrun.store.models import Product, SeatMetric, UsageMetric
 from billrun.validation import Fields, integration_ids
@@ -19,7 +20,7 @@ FREQUENCIES = ["ON_DEMAND", "ONE_TIME", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "
 PERIOD_FREQUENCIES = ["MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY"]
 BILLING_TYPES = ["IN_ARREARS", "IN_ADVANCE"]
 #: Sequence's price statuses; billrun stores the status and bills DRAFT and ACTIVE prices alike (SPEC §9).
-PRICE_STATUSES = ["DRAFT", "ACTIVE"]
+PRICE_STATUSES = list(CatalogStatus)
 ZERO, ONE = Decimal(0), Decimal(1)
 
 
@@ -43,7 +44,7 @@ class PriceInput:
         self.list_price_id = v.string("listPriceId", required=False)
         self.sequence_fields: dict[str, Any] = {}
         v.inert(self.sequence_fields, {"customMetricParameters": list})
-        self.sequence_fields["status"] = v.enum("status", PRICE_STATUSES, required=False, default="ACTIVE")
+        self.sequence_fields["status"] = v.enum("status", PRICE_STATUSES, required=False, default=CatalogStatus.ACTIVE)
         self.usage_metric_kind: str | None = None
         self.structure: dict[str, Any] = {}
         structure = v.child("structure")

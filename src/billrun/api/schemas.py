@@ -11,6 +11,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from billrun.domain.statuses import CatalogStatus, PaymentStatus
+
 DECIMAL: dict[str, Any] = {"oneOf": [{"type": "string", "pattern": r"^[+-]?\d+(\.\d+)?$"}, {"type": "number"}]}
 TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255}
 DATE: dict[str, Any] = {"type": "string", "format": "date"}
@@ -63,7 +65,7 @@ PRICE = obj(
     integrationIds={"type": "array"},
     listPriceId=NULLABLE_TEXT,
     customMetricParameters={"type": "array"},
-    status={"enum": ["DRAFT", "ACTIVE"]},
+    status={"enum": list(CatalogStatus)},
     usageCalculationPeriod=obj(
         ["frequency"],
         frequency={"enum": ["MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY"]},
@@ -275,7 +277,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/invoices/{invoice_id}/line-items"): LINE,
     ("put", "/api/invoices/{invoice_id}/line-items/{line_id}"): {**LINE, "required": []},
     ("put", "/api/invoices/{invoice_id}/payment-status"): obj(
-        ["paymentStatus"], paymentStatus={"enum": ["UNPAID", "PARTIALLY_PAID", "PAID", "UNCOLLECTIBLE"]}
+        ["paymentStatus"], paymentStatus={"enum": list(PaymentStatus)}
     ),
     ("post", "/api/invoices/recalculate"): obj(
         [], invoiceIds={"type": "array", "items": ID}, billingScheduleId={"type": ["string", "null"]}

@@ -25,6 +25,7 @@ from billrun.billing.invoicing import DraftRows, draft_rows, insert_rows, invoic
 from billrun.billing.loading import load_contexts
 from billrun.billing.rating import compute_for, prefetch
 from billrun.config import get_settings
+from billrun.domain.statuses import ExecutionStatus
 from billrun.store import runs as run_repo
 from billrun.store import stats
 from billrun.store.bulk import copy_mapped
@@ -49,7 +50,7 @@ def execute_chunk(
     token = token or uuid.uuid4()
     with unit_of_work() as session:
         claimed = run_repo.claim_many(session, run_ids, token, now, dt.timedelta(seconds=get_settings().lease_seconds))
-    outcomes = {run_id: Outcome(run_id, "SKIPPED") for run_id in run_ids}
+    outcomes = {run_id: Outcome(run_id, ExecutionStatus.SKIPPED) for run_id in run_ids}
     if claimed:
         try:
             outcomes.update(_persist_together(claimed, token, trigger))
@@ -70,10 +71,10 @@ def execute_chunk(
     log.info(
         "billing chunk executed",
         chunk_size=len(run_ids),
-        completed=statuses.count("COMPLETED"),
-        failed=statuses.count("FAILED"),
-        skipped=statuses.count("SKIPPED"),
-        deferred=statuses.count("DEFERRED"),
+        completed=statuses.count(ExecutionStatus.COMPLETED),
+        failed=statuses.count(ExecutionStatus.FAILED),
+        skipped=statuses.count(ExecutionStatus.SKIPPED),
+        deferred=statuses.count(ExecutionStatus.DEFERRED),
         trigger=trigger,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
@@ -94,7 +95,7 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
         locked = run_repo.lock_schedules(session, sorted(set(schedule_of.values())))
         deferred = [run_id for run_id, schedule_id in schedule_of.items() if schedule_id not in locked]
         run_repo.release_runs(session, deferred, token, real_now())
-        outcomes.update({run_id: Outcome(run_id, "DEFERRED") for run_id in deferred})
+        outcomes.update({run_id: Outcome(run_id, ExecutionStatus.DEFERRED) for run_id in deferred})
         run_ids = [run_id for run_id in run_ids if schedule_of.get(run_id) in locked]
         runs = run_repo.claimed_runs(session, run_ids, token)
         schedules = run_repo.schedules_to_bill(session, sorted(locked))
@@ -142,7 +143,7 @@ def _persist_together(run_ids: Sequence[uuid.UUID], token: uuid.UUID, trigger: s
                             run_warnings(draft.warnings),
                         )
                     )
-            outcomes[run.id] = Outcome(run.id, "COMPLETED", invoice_id)
+            outcomes[run.id] = Outcome(run.id, ExecutionStatus.COMPLETED, invoice_id)
             billed.append(
                 {
                     "run_id": str(run.id),

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from billrun import metrics
 from billrun.billing import faults
 from billrun.billing.clock import real_now
-from billrun.billing.invoicing import LIVE_EDITABLE, apply_draft, new_invoice
+from billrun.billing.invoicing import apply_draft, new_invoice
 from billrun.billing.loading import load_context
 from billrun.billing.rating import PermanentRunError, Prefetched, compute_for
 from billrun.config import get_settings
+from billrun.domain.statuses import LIVE_EDITABLE, ExecutionStatus, InvoiceStatus, RunStatus, Trigger
 from billrun.store import runs as run_repo
 from billrun.store.db import connection_lost, unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule
@@ -40,7 +41,7 @@ RETRY_BACKOFF = [
 @dataclass(frozen=True)
 class Outcome:
     run_id: uuid.UUID
-    status: str  # COMPLETED, SKIPPED (nothing to do), DEFERRED (schedule busy: back to the tick), FAILED
+    status: ExecutionStatus
     invoice_id: uuid.UUID | None = None
 
 
@@ -49,14 +50,14 @@ def claim(run_id: uuid.UUID, now: dt.datetime, *, force: bool = False) -> uuid.U
     COMPLETED or DEPRECATED (unless ``force``, a manual execution), or IN_PROGRESS under a live lease."""
     with unit_of_work() as session:
         run = run_repo.lock_run(session, run_id)
-        if run is None or run.status == "DEPRECATED":
+        if run is None or run.status == RunStatus.DEPRECATED:
             return None
-        if run.status == "COMPLETED" and not force:
+        if run.status == RunStatus.COMPLETED and not force:
             return None
-        if run.status == "IN_PROGRESS" and run.lease_expires_at and run.lease_expires_at > now:
+        if run.status == RunStatus.IN_PROGRESS and run.lease_expires_at and run.lease_expires_at > now:
             return None  # another worker holds it (a SCHEDULED run's lease only marks it as queued)
         token = uuid.uuid4()
-        run.status = "IN_PROGRESS"
+        run.status = RunStatus.IN_PROGRESS
         run.attempts += 1
         run.claim_token = token
         run.lease_expires_at = now + dt.timedelta(seconds=get_settings().lease_seconds)
@@ -86,7 +87,7 @@ def persist_run(
     if existing is None:
         session.add(invoice)
         session.flush()
-    invoice.status = "DRAFT"
+    invoice.status = InvoiceStatus.DRAFT
     if not apply_draft(session, ctx, invoice, draft, clock, run.id, trigger, data):
         return None
     run.billing_start_date = invoice.billing_period_start
@@ -104,7 +105,7 @@ def run_warnings(codes: Sequence[str]) -> list[dict[str, str]]:
 def mark_completed(run: BillingRun, invoice_id: uuid.UUID | None, clock: dt.datetime, trigger: str | None) -> None:
     """The run's side of step 2: COMPLETED, linked to its invoice, lease released (SPEC §6.3)."""
     run.invoice_id = invoice_id
-    run.status = "COMPLETED"
+    run.status = RunStatus.COMPLETED
     run.completed_at = clock
     run.lease_expires_at = None
     run.next_retry_at = None
@@ -127,7 +128,7 @@ def execute_run(
     ``claimed_token``: the run was claimed already (by a chunk) with this token."""
     token = claimed_token or claim(run_id, real_now(), force=force)
     if token is None:
-        return Outcome(run_id, "SKIPPED")
+        return Outcome(run_id, ExecutionStatus.SKIPPED)
     try:
         with unit_of_work() as session:
             run_repo.bound_transaction(session, get_settings().lease_seconds)
@@ -135,8 +136,8 @@ def execute_run(
             assert run is not None
             run_repo.lock_schedule_runs(session, run.billing_schedule_id)
             run = run_repo.lock_run(session, run_id)
-            if run is None or run.claim_token != token or run.status != "IN_PROGRESS":
-                return Outcome(run_id, "SKIPPED")
+            if run is None or run.claim_token != token or run.status != RunStatus.IN_PROGRESS:
+                return Outcome(run_id, ExecutionStatus.SKIPPED)
             run_clock = clock or real_now()
             invoice_id = persist_run(session, run, run_clock, trigger or run.trigger, prefetched)
             mark_completed(run, invoice_id, run_clock, trigger)
@@ -151,15 +152,15 @@ def execute_run(
             }
         log.info("billing run completed", **billed)
         faults.reached("after-commit", run_id)
-        return Outcome(run_id, "COMPLETED", invoice_id)
+        return Outcome(run_id, ExecutionStatus.COMPLETED, invoice_id)
     except Exception as exc:  # recorded, then reported; a failed run never blocks the others
         if connection_lost(exc):
             raise  # the database is away: nothing can be recorded now; the task retries in seconds
         # Bad inputs and broken invariants will fail again; database and broker errors are transient.
         permanent = isinstance(exc, PermanentRunError | AssertionError | ValueError | KeyError | TypeError)
-        if not record_failure(run_id, exc, token, permanent=permanent, retry=trigger != "TIME_TRAVELLER"):
-            return Outcome(run_id, "SKIPPED")  # someone else holds the run now (our lease ran out)
-        return Outcome(run_id, "FAILED")
+        if not record_failure(run_id, exc, token, permanent=permanent, retry=trigger != Trigger.TIME_TRAVELLER):
+            return Outcome(run_id, ExecutionStatus.SKIPPED)  # someone else holds the run now (our lease ran out)
+        return Outcome(run_id, ExecutionStatus.FAILED)
 
 
 def record_failure(
@@ -171,9 +172,9 @@ def record_failure(
     now = real_now()
     with unit_of_work() as session:
         run = run_repo.lock_run(session, run_id)
-        if run is None or run.claim_token != token or run.status != "IN_PROGRESS":
+        if run is None or run.claim_token != token or run.status != RunStatus.IN_PROGRESS:
             return False
-        run.status = "FAILED"
+        run.status = RunStatus.FAILED
         run.lease_expires_at = None
         run.claim_token = None
         run.last_error = {

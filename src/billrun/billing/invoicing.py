@@ -20,6 +20,7 @@ from billrun import ENGINE_VERSION
 from billrun.billing.loading import ScheduleContext, SqlRatingData, metric_json, price_snapshot
 from billrun.domain.invoice import InvoiceDraft
 from billrun.domain.money import plain_decimal, round_money
+from billrun.domain.statuses import InvoiceStatus
 from billrun.ids import uuid7
 from billrun.store import runs as run_repo
 from billrun.store.bulk import copy_mapped
@@ -29,8 +30,6 @@ from billrun.store.models import (
     InvoiceLineItem,
     InvoiceLineItemGroup,
 )
-
-LIVE_EDITABLE = ("DRAFT", "IN_PROGRESS")
 
 
 def customer_emails(contacts: list[dict[str, Any]]) -> list[str]:
@@ -51,7 +50,7 @@ def invoice_values(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datet
         "billing_schedule_id": schedule.id,
         "customer_id": customer.id,
         "drafting_date": drafting_date,
-        "status": "DRAFT",
+        "status": InvoiceStatus.DRAFT,
         "currency": schedule.currency,
         "purchase_order_number": schedule.purchase_order_number,
         "reference": schedule.reference,

@@ -12,15 +12,16 @@ from sqlalchemy.orm import Session
 from billrun.billing import recalculation
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.errors import TransitionRefused
+from billrun.domain.statuses import LIVE_EDITABLE, InvoiceStatus, PaymentStatus
 from billrun.store import runs as run_repo
 from billrun.store.models import Account, BillingRun, BillingSchedule, Invoice, InvoiceNumberCounter
 
 TRANSITIONS = {
-    "finalize": ({"DRAFT"}, "FINAL"),
-    "send": ({"FINAL"}, "SENT"),
-    "finalize-and-send": ({"DRAFT"}, "SENT"),
-    "void": ({"DRAFT", "FINAL", "SENT"}, "VOIDED"),
-    "draft": ({"IN_PROGRESS"}, "DRAFT"),
+    "finalize": ({InvoiceStatus.DRAFT}, InvoiceStatus.FINAL),
+    "send": ({InvoiceStatus.FINAL}, InvoiceStatus.SENT),
+    "finalize-and-send": ({InvoiceStatus.DRAFT}, InvoiceStatus.SENT),
+    "void": ({InvoiceStatus.DRAFT, InvoiceStatus.FINAL, InvoiceStatus.SENT}, InvoiceStatus.VOIDED),
+    "draft": ({InvoiceStatus.IN_PROGRESS}, InvoiceStatus.DRAFT),
 }
 
 
@@ -53,7 +54,7 @@ def apply_action(session: Session, invoice: Invoice, action: str) -> None:
     allowed, target = TRANSITIONS[action]
     if invoice.status not in allowed:
         raise TransitionRefused(invoice.status, action)
-    if action == "void" and invoice.payment_status not in ("UNPAID", "UNCOLLECTIBLE"):
+    if action == "void" and invoice.payment_status not in (PaymentStatus.UNPAID, PaymentStatus.UNCOLLECTIBLE):
         raise TransitionRefused(f"{invoice.status}/{invoice.payment_status}", action)
     account = session.get(Account, invoice.account_id)
     assert account is not None
@@ -81,7 +82,7 @@ def _payment_terms(session: Session, invoice: Invoice, account: Account) -> int:
 
 def delete_invoice(session: Session, invoice: Invoice) -> None:
     """IN_PROGRESS and DRAFT only; the run stays COMPLETED with ``invoiceId: null``."""
-    if invoice.status not in ("IN_PROGRESS", "DRAFT"):
+    if invoice.status not in LIVE_EDITABLE:
         raise TransitionRefused(invoice.status, "delete")
     run_repo.unlink_invoice(session, invoice.id)
     session.delete(invoice)
@@ -100,7 +101,7 @@ def auto_issue_due(session: Session, now: dt.datetime, schedule_id: uuid.UUID | 
         .join(BillingSchedule, BillingSchedule.id == Invoice.billing_schedule_id)
         .join(BillingRun, BillingRun.id == Invoice.billing_run_id)
         .join(Account, Account.id == Invoice.account_id)
-        .where(Invoice.status == "DRAFT", BillingSchedule.auto_issue_invoices.is_(True))
+        .where(Invoice.status == InvoiceStatus.DRAFT, BillingSchedule.auto_issue_invoices.is_(True))
         .with_for_update(of=Invoice, skip_locked=True)
     )
     if schedule_id is None:
@@ -119,8 +120,8 @@ def return_to_draft(session: Session, invoice: Invoice) -> bool:
     """The ``draft`` action: an IN_PROGRESS invoice back to DRAFT, recalculated first, as billing would have
     left it (SPEC §5.7). False when the recalculation deleted it because it bills nothing any more."""
     apply_action(session, invoice, "draft")
-    invoice.status = "IN_PROGRESS"  # recalculated as the edited invoice it still is, then released
+    invoice.status = InvoiceStatus.IN_PROGRESS  # recalculated as the edited invoice it still is, then released
     if not recalculation.recalculate_invoice(session, invoice):
         return False
-    invoice.status = "DRAFT"
+    invoice.status = InvoiceStatus.DRAFT
     return True

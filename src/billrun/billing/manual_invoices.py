@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from billrun.billing.clock import real_now
 from billrun.billing.errors import Refused, TransitionRefused
 from billrun.domain.money import round_money
+from billrun.domain.statuses import InvoiceStatus
 from billrun.store import invoices as repo
 from billrun.store.models import Invoice, InvoiceLineItem, InvoiceLineItemGroup
 
@@ -25,7 +26,7 @@ class EditRefused(Refused):
 
 
 def _require_draft(invoice: Invoice, action: str) -> None:
-    if invoice.status != "DRAFT":
+    if invoice.status != InvoiceStatus.DRAFT:
         raise TransitionRefused(invoice.status, action)
 
 

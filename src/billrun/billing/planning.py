@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from billrun.billing.clock import midnight
 from billrun.billing.loading import ScheduleContext, load_context, on_demand_days
 from billrun.domain import drafting
+from billrun.domain.statuses import RunStatus, ScheduleStatus
 from billrun.store import runs as run_repo
 from billrun.store.models import Account, BillingSchedule
 
@@ -58,7 +59,7 @@ def materialize(
 ) -> None:
     """Insert the missing runs with D <= ``up_to`` (catch-up of missed and backdated dates) and advance the
     schedule's ``nextDraftingDate`` past them."""
-    if schedule.status != "ACTIVE":
+    if schedule.status != ScheduleStatus.ACTIVE:
         return
     ctx = ctx or load_context(session, schedule)
     run_repo.insert_missing_runs(session, [run_repo.run_rows(schedule, planned_runs(session, ctx, up_to), trigger)])
@@ -78,7 +79,7 @@ def materialize_due(
     rows = []
     next_dates: dict[uuid.UUID, dt.date | None] = {}
     for schedule in schedules:
-        if schedule.status != "ACTIVE":
+        if schedule.status != ScheduleStatus.ACTIVE:
             continue
         up_to = last_due_date(session, schedule, now)
         ctx = contexts[schedule.id]
@@ -99,12 +100,12 @@ def apply_status_transitions(session: Session, schedule: BillingSchedule, now: d
     """PENDING -> ACTIVE on startDate; ACTIVE -> COMPLETED once the end has passed and every drafting date
     has a finished run (SPEC §4.15)."""
     today = now.date()
-    if schedule.status == "PENDING" and schedule.start_date <= today:
-        schedule.status = "ACTIVE"
-    if schedule.status != "ACTIVE" or schedule.end_date is None or schedule.end_date >= today:
+    if schedule.status == ScheduleStatus.PENDING and schedule.start_date <= today:
+        schedule.status = ScheduleStatus.ACTIVE
+    if schedule.status != ScheduleStatus.ACTIVE or schedule.end_date is None or schedule.end_date >= today:
         return
     ctx = load_context(session, schedule)
     expected = {d for d, *_ in planned_runs(session, ctx, today)}
     runs = {r.intended_drafting_date: r for r in run_repo.runs_of(session, schedule.id)}
-    if expected <= set(runs) and all(runs[d].status in ("COMPLETED", "DEPRECATED") for d in expected):
-        schedule.status = "COMPLETED"
+    if expected <= set(runs) and all(runs[d].status in (RunStatus.COMPLETED, RunStatus.DEPRECATED) for d in expected):
+        schedule.status = ScheduleStatus.COMPLETED

@@ -23,7 +23,7 @@ from billrun.billing.invoicing import apply_draft
 from billrun.billing.loading import load_context
 from billrun.billing.rating import PermanentRunError, compute_for
 from billrun.config import get_settings
-from billrun.domain.statuses import LIVE_EDITABLE, TravellerStatus
+from billrun.domain.statuses import LIVE_EDITABLE, TravellerStatus, Trigger
 from billrun.store import customers as customer_repo
 from billrun.store import recalculations as queue
 from billrun.store import runs as run_repo
@@ -166,7 +166,7 @@ def recalculate_invoice(session: Session, invoice: Invoice, clock: dt.datetime |
     draft, data = compute_for(session, ctx, invoice.drafting_date)
     when = clock or schedule_now(session, schedule)
     queue.forget_invoice(session, invoice.id)
-    return apply_draft(session, ctx, invoice, draft, when, invoice.billing_run_id, "RECALCULATION", data)
+    return apply_draft(session, ctx, invoice, draft, when, invoice.billing_run_id, Trigger.RECALCULATION, data)
 
 
 def _drain(invoice_ids: list[uuid.UUID]) -> None:

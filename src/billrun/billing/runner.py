@@ -13,6 +13,7 @@ from billrun.billing import triggers
 from billrun.billing.chunk import execute_chunk
 from billrun.billing.errors import Refused
 from billrun.config import get_settings
+from billrun.domain.statuses import ExecutionStatus, ScheduleStatus, Trigger
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingSchedule
 
@@ -47,11 +48,11 @@ def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: b
     size = get_settings().chunk_size
     for start in range(0, len(run_ids), size):
         # the worker's path: one claim and one transaction per chunk, one per run if the chunk fails
-        for outcome in execute_chunk(run_ids[start : start + size], trigger="MANUAL"):
+        for outcome in execute_chunk(run_ids[start : start + size], trigger=Trigger.MANUAL):
             done += 1
-            if outcome.status == "FAILED":
+            if outcome.status == ExecutionStatus.FAILED:
                 failures += 1
-            if outcome.status == "DEFERRED":  # its schedule was busy: the beat's next tick takes it
+            if outcome.status == ExecutionStatus.DEFERRED:  # its schedule was busy: the beat's next tick takes it
                 deferred += 1
             if outcome.invoice_id:
                 invoices.add(outcome.invoice_id)
@@ -76,7 +77,7 @@ def _active_schedules() -> list[uuid.UUID]:
             session.execute(
                 select(BillingSchedule.id)
                 .where(
-                    BillingSchedule.status == "ACTIVE",
+                    BillingSchedule.status == ScheduleStatus.ACTIVE,
                     BillingSchedule.time_traveller_id.is_(None),
                     BillingSchedule.archived_at.is_(None),
                 )

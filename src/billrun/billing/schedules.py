@@ -16,7 +16,7 @@ from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import advance_after_commit
 from billrun.billing.errors import Refused
 from billrun.billing.loading import load_context
-from billrun.domain.statuses import AMENDABLE, OUTSTANDING, ScheduleStatus
+from billrun.domain.statuses import AMENDABLE, LIVE_EDITABLE, OUTSTANDING, RunStatus, ScheduleStatus
 from billrun.store import runs as run_repo
 from billrun.store.models import (
     BillingSchedule,
@@ -81,8 +81,8 @@ class ScheduleInput:
 def initial_status(parsed_is_draft: bool, start: dt.date, today: dt.date) -> str:
     """DRAFT if asked; otherwise PENDING before the start date, else ACTIVE (SPEC §4.15)."""
     if parsed_is_draft:
-        return "DRAFT"
-    return "PENDING" if start > today else "ACTIVE"
+        return ScheduleStatus.DRAFT
+    return ScheduleStatus.PENDING if start > today else ScheduleStatus.ACTIVE
 
 
 def _write_children(session: Session, schedule: BillingSchedule, parsed: ScheduleInput) -> None:
@@ -170,7 +170,7 @@ def create_schedule(session: Session, account_id: uuid.UUID, parsed: ScheduleInp
         id=uuid.uuid4(),
         account_id=account_id,
         customer_id=parsed.customer_id,
-        status="DRAFT",
+        status=ScheduleStatus.DRAFT,
         start_date=parsed.start_date,
         recurrence_day_of_month=1,
         currency=parsed.currency,
@@ -214,16 +214,16 @@ def update_schedule(session: Session, schedule: BillingSchedule, parsed: Schedul
     valid = {d for d, *_ in planning.planned_runs(session, ctx, horizon)}
     vanished = [r for r in run_repo.runs_of(session, schedule.id) if r.intended_drafting_date not in valid]
     for run in vanished:
-        if run.status == "COMPLETED" and run.invoice_id is not None:
+        if run.status == RunStatus.COMPLETED and run.invoice_id is not None:
             invoice = session.get(Invoice, run.invoice_id, with_for_update=True)
-            if invoice is not None and invoice.status in ("DRAFT", "IN_PROGRESS"):
+            if invoice is not None and invoice.status in LIVE_EDITABLE:
                 session.delete(invoice)
                 run.invoice_id = None
-        if run.status in ("SCHEDULED", "FAILED", "COMPLETED"):
-            run.status = "DEPRECATED"
+        if run.status in (*OUTSTANDING, RunStatus.COMPLETED):
+            run.status = RunStatus.DEPRECATED
             run.updated_at = now
     last = max(
-        (r.intended_drafting_date for r in run_repo.runs_of(session, schedule.id) if r.status != "DEPRECATED"),
+        (r.intended_drafting_date for r in run_repo.runs_of(session, schedule.id) if r.status != RunStatus.DEPRECATED),
         default=None,
     )
     from billrun.domain import drafting

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from billrun.billing import lifecycle, planning, recalculation
 from billrun.billing.clock import real_now
 from billrun.billing.execution import execute_run
+from billrun.domain.statuses import ExecutionStatus, RunStatus, ScheduleStatus, TravellerStatus, Trigger
 from billrun.store import recalculations as queue
 from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
@@ -31,9 +32,9 @@ def has_work(session: Session, traveller: TimeTraveller) -> bool:
     if schedule is None:
         return False
     frozen = traveller.frozen_time
-    if schedule.status == "PENDING":
+    if schedule.status == ScheduleStatus.PENDING:
         return schedule.start_date <= frozen.date()
-    if schedule.status != "ACTIVE":
+    if schedule.status != ScheduleStatus.ACTIVE:
         return False
     if schedule.end_date is not None and schedule.end_date < frozen.date():
         return True
@@ -57,13 +58,15 @@ def _next_run(traveller_id: uuid.UUID, skip: set[uuid.UUID]) -> tuple[uuid.UUID 
             # a run that failed in this pass waits for the next one; a SCHEDULED run always goes (even one run
             # already, when a manual execution re-opened it meanwhile)
             if r.scheduled_run_time <= frozen
-            and (r.status == "SCHEDULED" or (r.status == "FAILED" and r.id not in skip))
+            and (r.status == RunStatus.SCHEDULED or (r.status == RunStatus.FAILED and r.id not in skip))
         ]
         first_pending = candidates[0].scheduled_run_time if candidates else None
         # Status transitions due before the next run; then the runs that are due by then.
         planning.apply_status_transitions(session, schedule, first_pending or frozen)
-        if schedule.status == "ACTIVE":
-            planning.materialize(session, schedule, planning.last_due_date(session, schedule, frozen), "TIME_TRAVELLER")
+        if schedule.status == ScheduleStatus.ACTIVE:
+            planning.materialize(
+                session, schedule, planning.last_due_date(session, schedule, frozen), Trigger.TIME_TRAVELLER
+            )
             session.flush()
         candidates = [
             r
@@ -71,7 +74,7 @@ def _next_run(traveller_id: uuid.UUID, skip: set[uuid.UUID]) -> tuple[uuid.UUID 
             # a run that failed in this pass waits for the next one; a SCHEDULED run always goes (even one run
             # already, when a manual execution re-opened it meanwhile)
             if r.scheduled_run_time <= frozen
-            and (r.status == "SCHEDULED" or (r.status == "FAILED" and r.id not in skip))
+            and (r.status == RunStatus.SCHEDULED or (r.status == RunStatus.FAILED and r.id not in skip))
         ]
         if not candidates:
             return None, frozen
@@ -85,8 +88,8 @@ def advance(traveller_id: uuid.UUID) -> None:
         run_id, run_time = _next_run(traveller_id, attempted)
         if run_id is not None:
             attempted.add(run_id)
-            outcome = execute_run(run_id, clock=run_time, trigger="TIME_TRAVELLER")
-            if outcome.status == "FAILED":
+            outcome = execute_run(run_id, clock=run_time, trigger=Trigger.TIME_TRAVELLER)
+            if outcome.status == ExecutionStatus.FAILED:
                 _record_failed(traveller_id, run_id)
             _auto_issue(traveller_id, run_time)
             continue
@@ -138,12 +141,12 @@ def _finish(traveller_id: uuid.UUID, seen_frozen: dt.datetime | None, attempted:
                 r
                 for r in run_repo.runs_of(session, schedule.id)
                 if r.scheduled_run_time <= traveller.frozen_time
-                and (r.status == "SCHEDULED" or (r.status == "FAILED" and r.id not in attempted))
+                and (r.status == RunStatus.SCHEDULED or (r.status == RunStatus.FAILED and r.id not in attempted))
             ]
             if due:
                 return False
             planning.apply_status_transitions(session, schedule, traveller.frozen_time)
-        traveller.status = "READY"
+        traveller.status = TravellerStatus.READY
         traveller.updated_at = real_now()
         return True
 

@@ -17,6 +17,7 @@ from billrun.billing.dispatch import dispatcher
 from billrun.billing.errors import Invalid, NotFound, Refused
 from billrun.billing.loading import load_contexts
 from billrun.config import get_settings
+from billrun.domain.statuses import OUTSTANDING, RunStatus, ScheduleStatus, TravellerStatus, Trigger
 from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingSchedule, TimeTraveller
@@ -39,10 +40,10 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         pending = session.execute(
             select(BillingSchedule)
             .where(
-                BillingSchedule.status.in_(["PENDING", "ACTIVE"]),
+                BillingSchedule.status.in_([ScheduleStatus.PENDING, ScheduleStatus.ACTIVE]),
                 BillingSchedule.time_traveller_id.is_(None),
                 BillingSchedule.archived_at.is_(None),
-                (BillingSchedule.status == "PENDING") | (BillingSchedule.end_date < now.date()),
+                (BillingSchedule.status == ScheduleStatus.PENDING) | (BillingSchedule.end_date < now.date()),
             )
             .with_for_update(skip_locked=True)
         ).scalars()
@@ -57,7 +58,7 @@ def tick(now: dt.datetime | None = None) -> TickReport:
             due = run_repo.due_schedules(session, now.date(), limit=200)
             # one query per table for the whole batch, not per schedule
             contexts = load_contexts(session, due, with_details=False)
-            planning.materialize_due(session, due, contexts, now, "SCHEDULE")
+            planning.materialize_due(session, due, contexts, now, Trigger.SCHEDULE)
         discovered += len(due)
         # hand this batch's runs out now: on the first of the month workers bill while discovery goes on,
         # instead of waiting idle until every schedule of the book has been planned
@@ -107,7 +108,7 @@ def execute_schedule(
         schedule = session.get(BillingSchedule, schedule_id, with_for_update=True)
         if schedule is None or (account_id is not None and schedule.account_id != account_id):
             raise NotFound("billing schedule not found")
-        if schedule.status in ("DRAFT", "CANCELLED") or schedule.archived_at is not None:
+        if schedule.status in (ScheduleStatus.DRAFT, ScheduleStatus.CANCELLED) or schedule.archived_at is not None:
             raise Refused(f"a {schedule.status} schedule cannot be executed", "invalidStatusTransition")
         now = schedule_now(session, schedule)
         today = planning.last_due_date(session, schedule, now)
@@ -115,12 +116,12 @@ def execute_schedule(
         if date > now.date():
             raise Invalid(f"{date} is after the schedule clock's today ({now.date()})", "outOfRange", "date")
         planning.apply_status_transitions(session, schedule, now)
-        planning.materialize(session, schedule, date, "MANUAL")
+        planning.materialize(session, schedule, date, Trigger.MANUAL)
         session.flush()
         runs = [
             r
             for r in run_repo.runs_of(session, schedule.id, up_to=date)
-            if r.status in ("SCHEDULED", "FAILED") or r.intended_drafting_date == date
+            if r.status in OUTSTANDING or r.intended_drafting_date == date
         ]
         run_ids = [r.id for r in runs]
         exact = next((r.id for r in runs if r.intended_drafting_date == date), None)
@@ -128,7 +129,7 @@ def execute_schedule(
         if traveller_id is not None and run_ids:
             traveller = session.get(TimeTraveller, traveller_id, with_for_update=True)
             if traveller is not None:
-                traveller.status = "IN_PROGRESS"
+                traveller.status = TravellerStatus.IN_PROGRESS
                 traveller.failed_billing_run_ids = []
     if not queue:  # the caller executes the runs itself (``billrun run``)
         return date, run_ids
@@ -150,8 +151,8 @@ def reopen_completed(run_id: uuid.UUID | None) -> None:
         return
     with unit_of_work() as session:
         run = run_repo.lock_run(session, run_id)
-        if run is not None and run.status == "COMPLETED":
-            run.status = "SCHEDULED"
+        if run is not None and run.status == RunStatus.COMPLETED:
+            run.status = RunStatus.SCHEDULED
             run.updated_at = real_now()
 
 
@@ -161,7 +162,7 @@ def execute_account(account_id: uuid.UUID, as_of: dt.date | None) -> tuple[dt.da
             session.execute(
                 select(BillingSchedule.id).where(
                     BillingSchedule.account_id == account_id,
-                    BillingSchedule.status == "ACTIVE",
+                    BillingSchedule.status == ScheduleStatus.ACTIVE,
                     BillingSchedule.time_traveller_id.is_(None),
                     BillingSchedule.archived_at.is_(None),
                 )

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from billrun.domain.statuses import InvoiceStatus, PaymentStatus, RunStatus, TravellerStatus, Trigger
 from billrun.ids import uuid7
 
 NAMING_CONVENTION = {
@@ -336,7 +337,7 @@ class TimeTraveller(Base):
     account_id: Mapped[uuid.UUID] = _account()
     billing_schedule_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
     frozen_time: Mapped[dt.datetime] = mapped_column(Timestamp)
-    status: Mapped[str] = mapped_column(String(16), default="READY")
+    status: Mapped[str] = mapped_column(String(16), default=TravellerStatus.READY)
     failed_billing_run_ids: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
@@ -456,8 +457,8 @@ class BillingRun(Base):
     account_id: Mapped[uuid.UUID] = _account()
     billing_schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("billing_schedules.id", ondelete="CASCADE"))
     intended_drafting_date: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="SCHEDULED")
-    trigger: Mapped[str] = mapped_column(String(16), default="SCHEDULE")
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.SCHEDULED)
+    trigger: Mapped[str] = mapped_column(String(16), default=Trigger.SCHEDULE)
     scheduled_run_time: Mapped[dt.datetime] = mapped_column(Timestamp)
     billing_start_date: Mapped[dt.date | None] = mapped_column(Date)
     billing_end_date: Mapped[dt.date | None] = mapped_column(Date)
@@ -494,7 +495,7 @@ class Invoice(Base):
     billing_run_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
     drafting_date: Mapped[dt.date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="DRAFT")
+    status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.DRAFT)
     currency: Mapped[str] = mapped_column(String(3))
     invoice_number: Mapped[str | None] = mapped_column(String(64))
     issue_date: Mapped[dt.date | None] = mapped_column(Date)
@@ -512,7 +513,7 @@ class Invoice(Base):
     total_tax: Mapped[Decimal] = mapped_column(default=Decimal(0))
     gross_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
     metadata_: Mapped[list[Any]] = mapped_column("metadata", JSONB, default=list)
-    payment_status: Mapped[str] = mapped_column(String(16), default="UNPAID")
+    payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.UNPAID)
     accounting_date: Mapped[dt.date | None] = mapped_column(Date)
     calculated_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     warnings: Mapped[list[Any]] = mapped_column(default=list)

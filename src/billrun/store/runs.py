@@ -15,11 +15,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, defer
 
 from billrun import jsonutil
+from billrun.domain.statuses import OUTSTANDING, InvoiceStatus, RunStatus, ScheduleStatus
 from billrun.ids import uuid7
 from billrun.store.common import one_of
 from billrun.store.models import BillingRun, BillingSchedule, Invoice
-
-CLAIMABLE = ("SCHEDULED", "FAILED", "IN_PROGRESS")
 
 
 def run_rows(
@@ -34,7 +33,7 @@ def run_rows(
             "account_id": schedule.account_id,
             "billing_schedule_id": schedule.id,
             "intended_drafting_date": drafting_date,
-            "status": "SCHEDULED",
+            "status": RunStatus.SCHEDULED,
             "trigger": trigger,
             "scheduled_run_time": run_time,
             "billing_start_date": start,
@@ -192,7 +191,7 @@ def release_runs(session: Session, run_ids: Sequence[uuid.UUID], token: uuid.UUI
         session.execute(
             update(BillingRun)
             .where(one_of(BillingRun.id, run_ids), BillingRun.claim_token == token)
-            .values(status="SCHEDULED", claim_token=None, lease_expires_at=now, updated_at=now)
+            .values(status=RunStatus.SCHEDULED, claim_token=None, lease_expires_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
 
@@ -209,9 +208,9 @@ def claim_many(
         .where(
             one_of(BillingRun.id, run_ids),
             or_(
-                BillingRun.status.in_(["SCHEDULED", "FAILED"]),
+                BillingRun.status.in_(OUTSTANDING),
                 and_(
-                    BillingRun.status == "IN_PROGRESS",
+                    BillingRun.status == RunStatus.IN_PROGRESS,
                     or_(
                         BillingRun.lease_expires_at.is_(None),
                         BillingRun.lease_expires_at <= now,
@@ -221,7 +220,7 @@ def claim_many(
             ),
         )
         .values(
-            status="IN_PROGRESS",
+            status=RunStatus.IN_PROGRESS,
             attempts=BillingRun.attempts + 1,
             claim_token=token,
             lease_expires_at=now + lease,
@@ -245,7 +244,7 @@ def live_invoices(
         .where(
             one_of(Invoice.billing_schedule_id, schedule_ids),
             one_of(Invoice.drafting_date, {k[1] for k in keys}),
-            Invoice.status != "VOIDED",
+            Invoice.status != InvoiceStatus.VOIDED,
         )
         .with_for_update(key_share=True)  # FOR NO KEY UPDATE: rows referencing them can still be inserted
     ).scalars()
@@ -265,7 +264,7 @@ def due_schedules(session: Session, today: dt.date, limit: int = 1000) -> list[B
         session.execute(
             select(BillingSchedule)
             .where(
-                BillingSchedule.status == "ACTIVE",
+                BillingSchedule.status == ScheduleStatus.ACTIVE,
                 BillingSchedule.archived_at.is_(None),
                 BillingSchedule.time_traveller_id.is_(None),
                 BillingSchedule.next_drafting_date <= today,
@@ -306,28 +305,28 @@ def claim_due(
             BillingSchedule.time_traveller_id.is_(None),
             BillingRun.scheduled_run_time <= now,
             or_(
-                and_(BillingRun.status == "SCHEDULED", handed_out),
+                and_(BillingRun.status == RunStatus.SCHEDULED, handed_out),
                 and_(
-                    BillingRun.status == "FAILED",
+                    BillingRun.status == RunStatus.FAILED,
                     BillingRun.next_retry_at.is_not(None),
                     BillingRun.next_retry_at <= now,
                     handed_out,
                 ),
-                and_(BillingRun.status == "IN_PROGRESS", BillingRun.lease_expires_at < now),
+                and_(BillingRun.status == RunStatus.IN_PROGRESS, BillingRun.lease_expires_at < now),
             ),
         )
         .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
         .limit(limit)
         .with_for_update(of=BillingRun, skip_locked=True)
     )
-    dead = BillingRun.status == "IN_PROGRESS"  # its worker died: the claim token it held is now void
+    dead = BillingRun.status == RunStatus.IN_PROGRESS  # its worker died: the claim token it held is now void
     # one statement: the rows are locked by the subquery and marked in place (a tick hands out 100,000 runs
     # on the first of the month, and an ORM flush would send one UPDATE per run)
     returned = session.execute(
         update(BillingRun)
         .where(BillingRun.id.in_(chosen.scalar_subquery()))
         .values(
-            status=case((dead, "SCHEDULED"), else_=BillingRun.status),
+            status=case((dead, RunStatus.SCHEDULED), else_=BillingRun.status),
             claim_token=case((dead, None), else_=BillingRun.claim_token),
             lease_expires_at=now + lease,
             updated_at=now,
@@ -342,7 +341,9 @@ def claim_due(
 def live_invoice(session: Session, schedule_id: uuid.UUID, drafting_date: dt.date, lock: bool = True) -> Invoice | None:
     """The non-VOIDED invoice of (schedule, drafting date), if any."""
     stmt = select(Invoice).where(
-        Invoice.billing_schedule_id == schedule_id, Invoice.drafting_date == drafting_date, Invoice.status != "VOIDED"
+        Invoice.billing_schedule_id == schedule_id,
+        Invoice.drafting_date == drafting_date,
+        Invoice.status != InvoiceStatus.VOIDED,
     )
     if lock:
         stmt = stmt.with_for_update(key_share=True)  # a recalculation request may still reference it meanwhile
@@ -354,7 +355,7 @@ def deprecate_runs(session: Session, run_ids: Sequence[uuid.UUID], now: dt.datet
         session.execute(
             update(BillingRun)
             .where(one_of(BillingRun.id, run_ids))
-            .values(status="DEPRECATED", updated_at=now, next_retry_at=None)
+            .values(status=RunStatus.DEPRECATED, updated_at=now, next_retry_at=None)
         )
 
 
@@ -434,7 +435,7 @@ def claimed_runs(session: Session, run_ids: Sequence[uuid.UUID], token: uuid.UUI
         .order_by(BillingRun.billing_schedule_id, BillingRun.intended_drafting_date)
         .with_for_update()
     )
-    return [r for r in rows if r.claim_token == token and r.status == "IN_PROGRESS"]
+    return [r for r in rows if r.claim_token == token and r.status == RunStatus.IN_PROGRESS]
 
 
 def schedules_to_bill(session: Session, schedule_ids: Sequence[uuid.UUID]) -> list[BillingSchedule]:

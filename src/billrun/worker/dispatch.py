@@ -10,6 +10,7 @@ from typing import Any
 from celery import Celery
 
 from billrun.billing.dispatch import set_dispatcher
+from billrun.domain.statuses import Trigger
 
 QUEUE_MARKER = "billrun:queue-alive"
 
@@ -23,7 +24,7 @@ class CeleryDispatcher:
 
     def execute_runs(self, run_ids: Sequence[uuid.UUID], manual: bool = False) -> None:
         if run_ids:
-            self._send("billrun.execute_billing_runs", [[str(r) for r in run_ids], "MANUAL" if manual else None])
+            self._send("billrun.execute_billing_runs", [[str(r) for r in run_ids], Trigger.MANUAL if manual else None])
 
     def advance_traveller(self, traveller_id: uuid.UUID) -> None:
         self._send("billrun.advance_time_traveller", [str(traveller_id)])

@@ -18,12 +18,13 @@ from billrun.api.validation_params import path_date
 from billrun.billing import triggers
 from billrun.billing.loading import load_context
 from billrun.billing.rating import PermanentRunError, compute_for
+from billrun.domain.statuses import InvoiceStatus, RunStatus
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule
 
 router = APIRouter()
-RUN_STATUSES = ["SCHEDULED", "IN_PROGRESS", "COMPLETED", "FAILED", "DEPRECATED"]
+RUN_STATUSES = list(RunStatus)
 
 
 def run_json(r: BillingRun) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
             "billingRunId": str(found_run_id),
             "billingScheduleId": str(schedule_id),
             "customerId": str(customer_id),
-            "status": "DRAFT",
+            "status": InvoiceStatus.DRAFT,
             "currency": currency,
             # billrun's invoice shape and, for Sequence's preview schema, its DateRange names
             "billingPeriod": {

@@ -18,6 +18,7 @@ from billrun.api.listing import list_page
 from billrun.api.price_input import PRICE_STATUSES, PriceInput
 from billrun.api.serialize import integration_ids as integration_ids_json
 from billrun.api.serialize import present, ts
+from billrun.domain.statuses import CatalogStatus
 from billrun.store import catalog
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
@@ -389,7 +390,7 @@ def price_json(p: Price) -> dict[str, Any]:
         "customMetricParameters": p.sequence_fields.get("customMetricParameters", []),
         "listPriceId": p.list_price_id,
         "usageCalculationPeriod": p.usage_calculation_period,
-        "status": p.sequence_fields.get("status", "ACTIVE"),
+        "status": p.sequence_fields.get("status", CatalogStatus.ACTIVE),
     }
 
 

@@ -29,6 +29,7 @@ from billrun.api.serialize import ident, ts
 from billrun.api.serialize import integration_ids as integration_ids_json
 from billrun.billing import recalculation
 from billrun.billing.invoicing import customer_emails
+from billrun.domain.statuses import CatalogStatus
 from billrun.store import customers as repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
@@ -87,7 +88,7 @@ def _customer_body(c: Customer, aliases: list[str]) -> dict[str, Any]:
         "parentId": ident(c.parent_id),
         # Sequence's organisations group customers for consolidated billing (SPEC §9): billrun has none.
         "organizations": [],
-        "status": c.sequence_fields.get("status", "ACTIVE"),
+        "status": c.sequence_fields.get("status", CatalogStatus.ACTIVE),
         "customProperties": c.sequence_fields.get("customProperties", {}),
     }
 
@@ -130,7 +131,7 @@ def _sequence_fields(v: Fields, stored: dict[str, Any]) -> dict[str, Any]:
     fields = dict(stored)
     v.inert(fields, {"customProperties": dict, "pushToIntegrations": list})
     if "status" in v.body:
-        fields["status"] = v.enum("status", ["DRAFT", "ACTIVE"])
+        fields["status"] = v.enum("status", list(CatalogStatus))
     return fields
 
 

@@ -18,6 +18,7 @@ from billrun.api.routers.invoices import invoice_of
 from billrun.api.serialize import day, ident, money, plain
 from billrun.billing import manual_invoices
 from billrun.billing.errors import TransitionRefused
+from billrun.domain.statuses import InvoiceStatus
 from billrun.store import invoices as repo
 from billrun.store import taxes
 from billrun.store.common import owned
@@ -194,7 +195,7 @@ def add_line(
     body = parse_json(raw)
 
     def edit(s: Session, invoice: Invoice) -> tuple[int, Any]:
-        if invoice.status != "DRAFT":  # before validating what could never be added
+        if invoice.status != InvoiceStatus.DRAFT:  # before validating what could never be added
             raise TransitionRefused(invoice.status, "add lines to")
         v = Fields(body)
         fields = _manual_line_fields(s, who, v, invoice, None)

@@ -30,6 +30,7 @@ from billrun.billing.clock import real_now
 from billrun.billing.invoicing import customer_emails
 from billrun.billing.snapshots import expand_snapshot
 from billrun.domain.money import SUPPORTED_CURRENCIES
+from billrun.domain.statuses import ISSUED, LIVE_EDITABLE, InvoiceStatus, PaymentStatus
 from billrun.store import customers
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
@@ -43,8 +44,8 @@ from billrun.store.models import (
 from billrun.validation import Fields, address
 
 router = APIRouter()
-STATUSES = ["IN_PROGRESS", "DRAFT", "FINAL", "SENT", "VOIDED"]
-PAYMENT_STATUSES = ["UNPAID", "PARTIALLY_PAID", "PAID", "UNCOLLECTIBLE"]
+STATUSES = list(InvoiceStatus)
+PAYMENT_STATUSES = list(PaymentStatus)
 PAYMENT_OPTIONS = ["BANK_TRANSFER", "LINK"]
 
 
@@ -222,7 +223,7 @@ def recalculate(
 
     def action(s: Session) -> tuple[int, Any]:
         invoice = invoice_of(s, who, invoice_id, lock=True)
-        if invoice.status not in ("DRAFT", "IN_PROGRESS"):
+        if invoice.status not in LIVE_EDITABLE:
             raise invalid_transition(invoice.status, "recalculate")
         if not recalculation.recalculate_invoice(s, invoice):
             return 200, _deleted_json(invoice)
@@ -249,7 +250,7 @@ def recalculate_many(request: Request, raw: bytes = Depends(raw_body), who: Call
             found = list(
                 s.execute(
                     select(Invoice.id).where(
-                        Invoice.billing_schedule_id == schedule.id, Invoice.status.in_(["DRAFT", "IN_PROGRESS"])
+                        Invoice.billing_schedule_id == schedule.id, Invoice.status.in_(LIVE_EDITABLE)
                     )
                 ).scalars()
             )
@@ -259,7 +260,7 @@ def recalculate_many(request: Request, raw: bytes = Depends(raw_body), who: Call
                 invoice = owned(s, Invoice, who.account_id, raw_id)
                 if invoice is None:
                     raise field_error("invoiceIds", "unknownReference", f"no invoice {raw_id}")
-                if invoice.status in ("DRAFT", "IN_PROGRESS"):
+                if invoice.status in LIVE_EDITABLE:
                     recalculation.recalculate_invoice(s, invoice)
                     found.append(invoice.id)
         return 202, {"invoiceIds": [str(i) for i in found]}
@@ -290,7 +291,7 @@ def payment_status(
 
     def action(s: Session) -> tuple[int, Any]:
         invoice = invoice_of(s, who, invoice_id, lock=True)
-        if invoice.status not in ("FINAL", "SENT"):
+        if invoice.status not in ISSUED:
             raise invalid_transition(invoice.status, "set the payment status of")
         invoice.payment_status = status or invoice.payment_status
         invoice.updated_at = real_now()
@@ -347,7 +348,7 @@ def _update_invoice(invoice_id: str, request: Request, raw: bytes, who: Caller) 
         v = Fields(body)
         fields = _document_fields(v, invoice.sequence_fields)
         v.raise_if_errors()
-        if invoice.status not in ("DRAFT", "IN_PROGRESS"):
+        if invoice.status not in LIVE_EDITABLE:
             raise invalid_transition(invoice.status, "edit")
         for column, value in fields.items():
             setattr(invoice, column, value)
@@ -409,7 +410,7 @@ def create_manual_invoice(request: Request, raw: bytes = Depends(raw_body), who:
             customer_id=customer.id,
             billing_schedule_id=schedule_id,
             currency=currency,
-            status="DRAFT",
+            status=InvoiceStatus.DRAFT,
             customer_tax_status=customer.tax_status,
             billing_period_start=start,
             billing_period_end=end,

@@ -21,6 +21,7 @@ from billrun.billing import schedules, travellers
 from billrun.billing.loading import load_context
 from billrun.billing.schedules import create_schedule, update_schedule
 from billrun.domain import drafting
+from billrun.domain.statuses import ScheduleStatus
 from billrun.store import schedules as schedule_repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
@@ -154,7 +155,7 @@ def list_schedules(request: Request, who: Caller = Depends(caller)) -> Response:
     customer = query.uuid("customerId")
     if customer is not None:
         stmt = stmt.where(BillingSchedule.customer_id == customer) if customer else stmt.where(false())
-    status = query.enum("status", ["DRAFT", "PENDING", "ACTIVE", "SUSPENDED", "CANCELLED", "COMPLETED"])
+    status = query.enum("status", list(ScheduleStatus))
     if status:
         stmt = stmt.where(BillingSchedule.status == status)
     if query.get("autoSendInvoices") is not None:
