@@ -158,3 +158,14 @@ def test_no_status_literal_outside_the_enums_module() -> None:
     )
     assert spelled == []
 
+
+def test_use_cases_and_routers_run_no_sql_themselves() -> None:
+    """Every statement lives in store/: api/ and billing/ call its functions, never ``.execute``."""
+    executing = sorted(
+        f"{MODULES[module].relative_to(SRC)}:{node.lineno}"
+        for module in MODULES
+        if module.startswith(("billrun.api", "billrun.billing"))
+        for node in ast.walk(_tree(module))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "execute"
+    )
+    assert executing == []

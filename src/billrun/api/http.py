@@ -18,7 +18,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 from psycopg.errors import DeadlockDetected
-from sqlalchemy import delete, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, 
 from billrun.api.serialize import present
 from billrun.config import get_settings
 from billrun.credentials import verify_secret
+from billrun.store import idempotency
 from billrun.store.accounts import credential
 from billrun.store.db import unit_of_work
 from billrun.store.models import Account, IdempotencyKey
@@ -194,18 +194,10 @@ def run_mutation(
 
 
 def _idempotent_replay(session: Session, who: Caller, key: str, fingerprint: str) -> Response | None:
-    lock_key = int.from_bytes(hashlib.sha256(f"{who.account_id}:{key}".encode()).digest()[:8], "big", signed=True)
-    if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_key}).scalar():
+    if not idempotency.try_lock(session, who.account_id, key):
         raise ApiError(409, "conflict", "a request with this Idempotency-Key is still in flight")
-    stored = session.get(IdempotencyKey, (who.account_id, key))
+    stored = idempotency.live(session, who.account_id, key, dt.timedelta(hours=get_settings().idempotency_ttl_hours))
     if stored is None:
-        return None
-    ttl = dt.timedelta(hours=get_settings().idempotency_ttl_hours)
-    if stored.created_at < dt.datetime.now(dt.UTC) - ttl:
-        session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.account_id == who.account_id, IdempotencyKey.key == key)
-        )
-        session.flush()
         return None
     if stored.fingerprint != fingerprint:
         raise ApiError(422, "idempotencyKeyReused", "this Idempotency-Key was used with a different request")

@@ -12,7 +12,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -22,6 +21,7 @@ from billrun.domain.invoice import InvoiceDraft
 from billrun.domain.money import plain_decimal, round_money
 from billrun.domain.statuses import InvoiceStatus
 from billrun.ids import uuid7
+from billrun.store import invoices as invoice_repo
 from billrun.store import runs as run_repo
 from billrun.store.bulk import copy_mapped
 from billrun.store.models import (
@@ -327,15 +327,8 @@ def apply_draft(
     COMPLETED with ``invoiceId: null``), because a run that bills nothing persists no invoice (§4.4). MANUAL
     lines keep an invoice alive with its engine lines gone. Returns False when the invoice was deleted."""
     # the ENGINE lines, groups and totals are replaced; MANUAL lines stay
-    session.execute(
-        delete(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id, InvoiceLineItem.source == "ENGINE")
-    )
-    session.execute(delete(InvoiceLineItemGroup).where(InvoiceLineItemGroup.invoice_id == invoice.id))
-    manual = list(
-        session.execute(
-            select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id).order_by(InvoiceLineItem.index)
-        ).scalars()
-    )
+    invoice_repo.drop_engine_lines(session, invoice.id)
+    manual = invoice_repo.lines_of(session, invoice.id)
     if draft.is_empty and not manual:
         run_repo.unlink_invoice(session, invoice.id)
         session.delete(invoice)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from billrun.billing import recalculation
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.errors import TransitionRefused
 from billrun.domain.statuses import LIVE_EDITABLE, InvoiceStatus, PaymentStatus
+from billrun.store import invoices as invoice_repo
 from billrun.store import runs as run_repo
-from billrun.store.models import Account, BillingRun, BillingSchedule, Invoice, InvoiceNumberCounter
+from billrun.store.models import Account, BillingSchedule, Invoice
 
 TRANSITIONS = {
     "finalize": ({InvoiceStatus.DRAFT}, InvoiceStatus.FINAL),
@@ -28,17 +27,7 @@ TRANSITIONS = {
 def next_invoice_number(session: Session, account: Account) -> str:
     """``<prefix><counter>``, zero-padded to 6 digits. The counter row is locked and incremented in the
     status-change transaction, so an aborted finalize uses no number (SPEC §4.14)."""
-    session.execute(
-        insert(InvoiceNumberCounter)
-        .values(account_id=account.id, last_value=0)
-        .on_conflict_do_nothing(index_elements=["account_id"])
-    )
-    value = session.execute(
-        update(InvoiceNumberCounter)
-        .where(InvoiceNumberCounter.account_id == account.id)
-        .values(last_value=InvoiceNumberCounter.last_value + 1)
-        .returning(InvoiceNumberCounter.last_value)
-    ).scalar_one()
+    value = invoice_repo.next_number(session, account.id)
     return f"{account.invoice_number_prefix}{value:06d}"
 
 
@@ -88,28 +77,12 @@ def delete_invoice(session: Session, invoice: Invoice) -> None:
     session.delete(invoice)
 
 
-def runs_linked(session: Session, invoice_id: uuid.UUID) -> list[BillingRun]:
-    return list(session.execute(select(BillingRun).where(BillingRun.invoice_id == invoice_id)).scalars())
-
-
 def auto_issue_due(session: Session, now: dt.datetime, schedule_id: uuid.UUID | None = None) -> int:
     """finalize-and-send the DRAFTs of ``autoIssueInvoices`` schedules once ``now >= scheduledRunTime +
     autoIssueGracePeriod`` (SPEC §4.14). Without ``schedule_id``: real-clock schedules only (the beat);
     with it: that schedule, on its own clock (a time traveller)."""
-    stmt = (
-        select(Invoice, BillingRun.scheduled_run_time, Account.auto_issue_grace_seconds)
-        .join(BillingSchedule, BillingSchedule.id == Invoice.billing_schedule_id)
-        .join(BillingRun, BillingRun.id == Invoice.billing_run_id)
-        .join(Account, Account.id == Invoice.account_id)
-        .where(Invoice.status == InvoiceStatus.DRAFT, BillingSchedule.auto_issue_invoices.is_(True))
-        .with_for_update(of=Invoice, skip_locked=True)
-    )
-    if schedule_id is None:
-        stmt = stmt.where(BillingSchedule.time_traveller_id.is_(None))
-    else:
-        stmt = stmt.where(BillingSchedule.id == schedule_id)
     issued = 0
-    for invoice, run_time, grace in session.execute(stmt).all():
+    for invoice, run_time, grace in invoice_repo.auto_issue_candidates(session, schedule_id):
         if now >= run_time + dt.timedelta(seconds=grace):
             apply_action(session, invoice, "finalize-and-send")
             issued += 1

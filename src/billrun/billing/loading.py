@@ -152,6 +152,13 @@ def load_contexts(
     if not schedules:
         return {}
     rows = schedule_repo.rows_of(session, schedules, with_aliases=with_aliases, with_details=with_details)
+    return contexts_from(session, schedules, rows, with_aliases=with_aliases)
+
+
+def contexts_from(
+    session: Session, schedules: list[BillingSchedule], rows: schedule_repo.ScheduleRows, *, with_aliases: bool
+) -> dict[uuid.UUID, ScheduleContext]:
+    """:func:`load_contexts` from rows read already (a page of schedules serialised with their phases)."""
     prices, metric_rows, products = rows.prices, rows.metrics, rows.product_names
     customers = {cid: CustomerFacts(**columns) for cid, columns in rows.customers.items()}  # named as the fields
     specs_of_prices = {pid: price_spec(p, rows.seat_types) for pid, p in prices.items()}

@@ -25,6 +25,7 @@ from billrun.billing.rating import PermanentRunError, compute_for
 from billrun.config import get_settings
 from billrun.domain.statuses import LIVE_EDITABLE, TravellerStatus, Trigger
 from billrun.store import customers as customer_repo
+from billrun.store import invoices as invoice_repo
 from billrun.store import recalculations as queue
 from billrun.store import runs as run_repo
 from billrun.store.db import after_commit, unit_of_work
@@ -131,6 +132,20 @@ def request_for_tax_rate(session: Session, account_id: uuid.UUID, tax_rate_id: u
 
 def request_for_schedule(session: Session, schedule: BillingSchedule) -> None:
     _request(session, [schedule])
+
+
+def recalculate_schedule_soon(session: Session, schedule: BillingSchedule) -> list[uuid.UUID]:
+    """Queue the schedule's live invoices (``POST /invoices/recalculate`` by schedule); their ids."""
+    request_for_schedule(session, schedule)
+    return invoice_repo.live_of_schedule(session, schedule.id)
+
+
+def recalculate_now(session: Session, invoices: Sequence[Invoice]) -> list[uuid.UUID]:
+    """Recalculate those of ``invoices`` that are live, in this transaction; their ids."""
+    live = [invoice for invoice in invoices if invoice.status in LIVE_EDITABLE]
+    for invoice in live:
+        recalculate_invoice(session, invoice)
+    return [invoice.id for invoice in live]
 
 
 def settle(schedule_id: uuid.UUID) -> list[uuid.UUID] | None:

@@ -7,15 +7,13 @@ import sys
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
 from billrun.billing import triggers
 from billrun.billing.chunk import execute_chunk
 from billrun.billing.errors import Refused
 from billrun.config import get_settings
-from billrun.domain.statuses import ExecutionStatus, ScheduleStatus, Trigger
+from billrun.domain.statuses import ExecutionStatus, Trigger
+from billrun.store import schedules as schedule_repo
 from billrun.store.db import unit_of_work
-from billrun.store.models import BillingSchedule
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
@@ -73,14 +71,4 @@ def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: b
 
 def _active_schedules() -> list[uuid.UUID]:
     with unit_of_work() as session:
-        return list(
-            session.execute(
-                select(BillingSchedule.id)
-                .where(
-                    BillingSchedule.status == ScheduleStatus.ACTIVE,
-                    BillingSchedule.time_traveller_id.is_(None),
-                    BillingSchedule.archived_at.is_(None),
-                )
-                .order_by(BillingSchedule.id)
-            ).scalars()
-        )
+        return schedule_repo.active_real_clock(session)

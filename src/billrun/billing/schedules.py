@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from billrun.billing import planning, recalculation, travel, travellers
@@ -18,6 +17,7 @@ from billrun.billing.errors import Refused
 from billrun.billing.loading import load_context
 from billrun.domain.statuses import AMENDABLE, LIVE_EDITABLE, OUTSTANDING, RunStatus, ScheduleStatus
 from billrun.store import runs as run_repo
+from billrun.store import schedules as schedule_repo
 from billrun.store.models import (
     BillingSchedule,
     Invoice,
@@ -86,11 +86,7 @@ def initial_status(parsed_is_draft: bool, start: dt.date, today: dt.date) -> str
 
 
 def _write_children(session: Session, schedule: BillingSchedule, parsed: ScheduleInput) -> None:
-    session.execute(delete(PhaseDiscount).where(PhaseDiscount.billing_schedule_id == schedule.id))
-    session.execute(delete(PhaseMinimum).where(PhaseMinimum.billing_schedule_id == schedule.id))
-    session.execute(delete(SchedulePhase).where(SchedulePhase.billing_schedule_id == schedule.id))
-    session.execute(delete(ScheduleTaxRate).where(ScheduleTaxRate.billing_schedule_id == schedule.id))
-    session.flush()
+    schedule_repo.delete_terms(session, schedule.id)
     now = real_now()
     for position, phase in enumerate(parsed.phases):
         row = SchedulePhase(

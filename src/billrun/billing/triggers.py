@@ -9,7 +9,6 @@ import uuid
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import select
 
 from billrun.billing import lifecycle, planning, recalculation
 from billrun.billing.clock import real_now, schedule_now
@@ -19,6 +18,7 @@ from billrun.billing.loading import load_contexts
 from billrun.config import get_settings
 from billrun.domain.statuses import OUTSTANDING, RunStatus, ScheduleStatus, TravellerStatus, Trigger
 from billrun.store import runs as run_repo
+from billrun.store import schedules as schedule_repo
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingSchedule, TimeTraveller
 
@@ -37,16 +37,7 @@ def tick(now: dt.datetime | None = None) -> TickReport:
     started = time.perf_counter()
     now = now or real_now()
     with unit_of_work() as session:
-        pending = session.execute(
-            select(BillingSchedule)
-            .where(
-                BillingSchedule.status.in_([ScheduleStatus.PENDING, ScheduleStatus.ACTIVE]),
-                BillingSchedule.time_traveller_id.is_(None),
-                BillingSchedule.archived_at.is_(None),
-                (BillingSchedule.status == ScheduleStatus.PENDING) | (BillingSchedule.end_date < now.date()),
-            )
-            .with_for_update(skip_locked=True)
-        ).scalars()
+        pending = schedule_repo.awaiting_transition(session, now.date())
         for schedule in pending:
             planning.apply_status_transitions(session, schedule, now)
     # the broker lost its queue (restarted empty): everything handed out and not yet done goes out again now
@@ -158,16 +149,7 @@ def reopen_completed(run_id: uuid.UUID | None) -> None:
 
 def execute_account(account_id: uuid.UUID, as_of: dt.date | None) -> tuple[dt.date, list[uuid.UUID]]:
     with unit_of_work() as session:
-        ids = list(
-            session.execute(
-                select(BillingSchedule.id).where(
-                    BillingSchedule.account_id == account_id,
-                    BillingSchedule.status == ScheduleStatus.ACTIVE,
-                    BillingSchedule.time_traveller_id.is_(None),
-                    BillingSchedule.archived_at.is_(None),
-                )
-            ).scalars()
-        )
+        ids = schedule_repo.active_real_clock(session, account_id)
     date = as_of or real_now().date()
     run_ids: list[uuid.UUID] = []
     for schedule_id in ids:

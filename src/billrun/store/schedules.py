@@ -3,15 +3,17 @@ customers and products they name, read for many schedules with one query per tab
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from billrun.domain.statuses import ScheduleStatus
 from billrun.store import taxes
 from billrun.store.common import one_of
 from billrun.store.models import (
@@ -123,3 +125,34 @@ def rows_of(
         for customer_id, value in session.execute(query).all():
             out.direct_aliases.setdefault(customer_id, []).append(value)
     return out
+
+
+def delete_terms(session: Session, schedule_id: uuid.UUID) -> None:
+    """Delete the schedule's phases, discounts, minimums and tax mappings, before writing them anew."""
+    for table in (PhaseDiscount, PhaseMinimum, SchedulePhase, ScheduleTaxRate):
+        session.execute(delete(table).where(table.billing_schedule_id == schedule_id))
+    session.flush()
+
+
+def active_real_clock(session: Session, account_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """Ids of the ACTIVE, unarchived schedules on the real clock (of one account, or all), in id order."""
+    query = select(BillingSchedule.id).where(
+        BillingSchedule.status == ScheduleStatus.ACTIVE,
+        BillingSchedule.time_traveller_id.is_(None),
+        BillingSchedule.archived_at.is_(None),
+    )
+    if account_id is not None:
+        query = query.where(BillingSchedule.account_id == account_id)
+    return list(session.execute(query.order_by(BillingSchedule.id)).scalars())
+
+
+def awaiting_transition(session: Session, today: dt.date) -> list[BillingSchedule]:
+    """Real-clock schedules that may change status today (PENDING ones, and ACTIVE ones past their end),
+    locked, skipping those another transaction holds."""
+    query = select(BillingSchedule).where(
+        BillingSchedule.status.in_([ScheduleStatus.PENDING, ScheduleStatus.ACTIVE]),
+        BillingSchedule.time_traveller_id.is_(None),
+        BillingSchedule.archived_at.is_(None),
+        (BillingSchedule.status == ScheduleStatus.PENDING) | (BillingSchedule.end_date < today),
+    )
+    return list(session.execute(query.with_for_update(skip_locked=True)).scalars())

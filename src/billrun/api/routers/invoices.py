@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import false, func, select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from billrun.api.errors import field_error, invalid_transition, not_found
@@ -32,11 +32,11 @@ from billrun.billing.snapshots import expand_snapshot
 from billrun.domain.money import SUPPORTED_CURRENCIES
 from billrun.domain.statuses import ISSUED, LIVE_EDITABLE, InvoiceStatus, PaymentStatus
 from billrun.store import customers
+from billrun.store import invoices as invoice_repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import (
     BillingSchedule,
-    CalculationSnapshot,
     Customer,
     Invoice,
     InvoiceLineItem,
@@ -167,15 +167,9 @@ def get_invoice(invoice_id: str, who: Caller = Depends(caller)) -> Response:
 def get_snapshot(invoice_id: str, who: Caller = Depends(caller)) -> Response:
     with unit_of_work() as s:
         invoice = invoice_of(s, who, invoice_id)
-        snapshot = s.execute(
-            select(CalculationSnapshot)
-            .where(CalculationSnapshot.invoice_id == invoice.id)
-            .order_by(CalculationSnapshot.created_at.desc(), CalculationSnapshot.id.desc())
-            .limit(1)
-        ).scalar()
+        snapshot, history = invoice_repo.latest_snapshot(s, invoice.id)
         if snapshot is None:
             raise not_found("calculation snapshot")
-        history = s.execute(select(func.count()).where(CalculationSnapshot.invoice_id == invoice.id)).scalar_one()
         return RecordResponse(
             {
                 "invoiceId": str(invoice.id),
@@ -246,23 +240,15 @@ def recalculate_many(request: Request, raw: bytes = Depends(raw_body), who: Call
             schedule = owned(s, BillingSchedule, who.account_id, schedule_ref)
             if schedule is None:
                 raise field_error("billingScheduleId", "unknownReference", "no such billing schedule")
-            recalculation.request_for_schedule(s, schedule)
-            found = list(
-                s.execute(
-                    select(Invoice.id).where(
-                        Invoice.billing_schedule_id == schedule.id, Invoice.status.in_(LIVE_EDITABLE)
-                    )
-                ).scalars()
-            )
+            found = recalculation.recalculate_schedule_soon(s, schedule)
         else:
-            found = []
+            invoices = []
             for raw_id in ids:
                 invoice = owned(s, Invoice, who.account_id, raw_id)
                 if invoice is None:
                     raise field_error("invoiceIds", "unknownReference", f"no invoice {raw_id}")
-                if invoice.status in LIVE_EDITABLE:
-                    recalculation.recalculate_invoice(s, invoice)
-                    found.append(invoice.id)
+                invoices.append(invoice)
+            found = recalculation.recalculate_now(s, invoices)
         return 202, {"invoiceIds": [str(i) for i in found]}
 
     return run_mutation(request, who, raw, action)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +17,7 @@ from billrun.api.schedule_input import parse_schedule
 from billrun.api.serialize import day, ident, number, ts
 from billrun.api.serialize import integration_ids as integration_ids_json
 from billrun.billing import schedules, travellers
-from billrun.billing.loading import load_context
+from billrun.billing.loading import ScheduleContext, contexts_from
 from billrun.billing.schedules import create_schedule, update_schedule
 from billrun.domain import drafting
 from billrun.domain.statuses import ScheduleStatus
@@ -27,40 +26,32 @@ from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import (
     BillingSchedule,
-    PhaseDiscount,
-    PhaseMinimum,
-    Price,
-    ScheduleTaxRate,
     TimeTraveller,
 )
+from billrun.store.schedules import ScheduleRows
 from billrun.validation import Fields
 
 router = APIRouter()
 
 
+def schedules_json(s: Session, schedules: list[BillingSchedule]) -> list[dict[str, Any]]:
+    """Schedules with their phases, prices and tax mappings, read with one query per table for the lot."""
+    rows = schedule_repo.rows_of(s, schedules, with_aliases=False, with_details=False)
+    contexts = contexts_from(s, schedules, rows, with_aliases=False)
+    return [_schedule_json(schedule, rows, contexts[schedule.id]) for schedule in schedules]
+
+
 def schedule_json(s: Session, schedule: BillingSchedule) -> dict[str, Any]:
-    phases = schedule_repo.phases_of(s, schedule.id)
-    discounts = list(
-        s.execute(
-            select(PhaseDiscount)
-            .where(PhaseDiscount.billing_schedule_id == schedule.id)
-            .order_by(PhaseDiscount.position)
-        ).scalars()
-    )
-    minimums = list(
-        s.execute(
-            select(PhaseMinimum).where(PhaseMinimum.billing_schedule_id == schedule.id).order_by(PhaseMinimum.position)
-        ).scalars()
-    )
-    mapping = list(
-        s.execute(select(ScheduleTaxRate).where(ScheduleTaxRate.billing_schedule_id == schedule.id)).scalars()
-    )
+    return schedules_json(s, [schedule])[0]
+
+
+def _schedule_json(schedule: BillingSchedule, rows: ScheduleRows, ctx: ScheduleContext) -> dict[str, Any]:
+    phases = rows.phases.get(schedule.id, [])
+    discounts = rows.discounts.get(schedule.id, [])
+    minimums = rows.minimums.get(schedule.id, [])
+    mapping = rows.tax_mappings.get(schedule.id, [])
     price_ids = list(dict.fromkeys(pid for p in phases for pid in p.price_ids))
-    prices = {
-        str(p.id): p
-        for p in s.execute(select(Price).where(Price.id.in_([uuid.UUID(pid) for pid in price_ids]))).scalars()
-    }
-    ctx = load_context(s, schedule, with_aliases=False)
+    prices = rows.prices
     first = drafting.first_drafting_date(ctx.spec)
     return {
         "id": str(schedule.id),
@@ -167,10 +158,7 @@ def list_schedules(request: Request, who: Caller = Depends(caller)) -> Response:
     query.raise_if_errors()
     sort = BillingSchedule.start_date if page.sort_by == "START_DATE" else BillingSchedule.created_at
 
-    def serialize(s: Session, rows: list[BillingSchedule]) -> list[dict[str, Any]]:
-        return [schedule_json(s, row) for row in rows]
-
-    return list_page(page, stmt, sort, BillingSchedule.id, serialize_rows=serialize)
+    return list_page(page, stmt, sort, BillingSchedule.id, serialize_rows=schedules_json)
 
 
 @router.get("/billing-schedules/{schedule_id}")

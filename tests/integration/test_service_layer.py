@@ -1,0 +1,211 @@
+"""The service layer on PostgreSQL alone: the unit of work and its after-commit work, and use cases called
+directly (no HTTP, no worker). What billing asks to enqueue is recorded by a dispatcher standing in for the
+Celery one: the test is about when billing asks, which is billing's decision, not the broker's. The last test
+counts the statements a list endpoint runs (in-process API), to keep it from growing with the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+
+from tests.integration.conftest import seed_fixed_schedule
+
+
+class Recording:
+    """A :class:`billrun.billing.dispatch.Dispatcher` that writes down what it is asked to enqueue."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    def execute_runs(self, run_ids: Sequence[uuid.UUID], manual: bool = False) -> None:
+        self.sent.append(("execute", list(run_ids)))
+
+    def advance_traveller(self, traveller_id: uuid.UUID) -> None:
+        self.sent.append(("advance", traveller_id))
+
+    def recalculate_pending(self, delay_seconds: float = 0) -> None:
+        self.sent.append(("drain", None))
+
+    def queue_was_lost(self) -> bool:
+        return False
+
+
+@pytest.fixture
+def recorded(database_url: str) -> Iterator[Recording]:
+    from billrun.billing import dispatch
+
+    previous = dispatch.dispatcher()
+    recording = Recording()
+    dispatch.set_dispatcher(recording)
+    try:
+        yield recording
+    finally:
+        dispatch.set_dispatcher(previous)
+
+
+def _schedule(status: str = "DRAFT") -> tuple[uuid.UUID, uuid.UUID]:
+    """An account with one customer and one schedule in ``status``: (account id, schedule id)."""
+    from billrun.store.accounts import create_account
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import BillingSchedule, Customer
+
+    with unit_of_work() as s:
+        account = create_account(s, f"sl-{uuid.uuid4().hex[:8]}")
+        customer = Customer(account_id=account.id, legal_name="Layer Ltd", address={"country": "GB"})
+        s.add(customer)
+        s.flush()
+        schedule = BillingSchedule(
+            account_id=account.id,
+            customer_id=customer.id,
+            status=status,
+            start_date=dt.date(2024, 1, 1),
+            recurrence_day_of_month=1,
+            currency="GBP",
+        )
+        s.add(schedule)
+        s.flush()
+        return account.id, schedule.id
+
+
+def test_after_commit_work_runs_once_committed_once_per_key(database_url: str) -> None:
+    from billrun.store.db import after_commit, unit_of_work
+
+    done: list[str] = []
+    with unit_of_work() as s:
+        after_commit(s, lambda: done.append("drain"), "drain")
+        after_commit(s, lambda: done.append("drain again"), "drain")  # the same key: asked for once
+        after_commit(s, lambda: done.append("count"))
+        after_commit(s, lambda: done.append("count"))  # no key: each runs
+        assert done == []  # nothing before the commit
+    assert done == ["drain", "count", "count"]
+
+
+def test_after_commit_work_is_dropped_when_the_transaction_fails(database_url: str) -> None:
+    from billrun.store.db import after_commit, unit_of_work
+    from billrun.store.models import TimeTraveller
+
+    done: list[str] = []
+    with pytest.raises(RuntimeError), unit_of_work() as s:
+        after_commit(s, lambda: done.append("rolled back"))
+        raise RuntimeError("the use case failed")
+    with pytest.raises(IntegrityError), unit_of_work() as s:
+        after_commit(s, lambda: done.append("commit failed"))
+        # an account that does not exist: the foreign key fails at the commit's flush
+        s.add(TimeTraveller(account_id=uuid.uuid4(), frozen_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)))
+    assert done == []
+    with unit_of_work() as s:  # a new transaction starts clean
+        after_commit(s, lambda: done.append("clean"))
+    assert done == ["clean"]
+
+
+def test_moving_a_traveller_wakes_it_once_after_commit_and_never_backwards(
+    database_url: str, recorded: Recording
+) -> None:
+    from billrun.billing import travellers
+    from billrun.billing.errors import Invalid, Refused
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import BillingSchedule, TimeTraveller
+
+    account_id, schedule_id = _schedule()
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    with unit_of_work() as s:
+        schedule = s.get(BillingSchedule, schedule_id, with_for_update=True)
+        traveller = travellers.create(s, account_id, start, schedule)
+        traveller_id = traveller.id
+    assert traveller.status == "READY" and recorded.sent == []  # a DRAFT schedule has nothing due
+    with unit_of_work() as s:
+        traveller = s.get(TimeTraveller, traveller_id, with_for_update=True)
+        assert traveller is not None
+        travellers.move(s, traveller, start + dt.timedelta(days=40))
+        travellers.move(s, traveller, start + dt.timedelta(days=70))
+        assert recorded.sent == []  # not before the commit
+    assert recorded.sent == [("advance", traveller_id)]  # moved twice in one transaction: woken once
+    with pytest.raises(Invalid) as backwards, unit_of_work() as s:
+        traveller = s.get(TimeTraveller, traveller_id, with_for_update=True)
+        assert traveller is not None
+        travellers.move(s, traveller, start)
+    assert (backwards.value.code, backwards.value.key) == ("outOfRange", "frozenTime")
+    with pytest.raises(Refused) as taken, unit_of_work() as s:
+        travellers.create(s, account_id, start, s.get(BillingSchedule, schedule_id, with_for_update=True))
+    assert taken.value.key == "billingScheduleId"
+    with unit_of_work() as s:
+        moved = s.get(TimeTraveller, traveller_id)
+        assert moved is not None and moved.frozen_time == start + dt.timedelta(days=70)
+        assert moved.status == "IN_PROGRESS"
+    assert recorded.sent == [("advance", traveller_id)]  # the refused work enqueued nothing
+
+
+def test_archiving_deprecates_the_runs_not_billed_and_blocks_activation(database_url: str) -> None:
+    from billrun.billing import schedules
+    from billrun.billing.errors import Refused
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import BillingRun, BillingSchedule
+
+    account_id, schedule_id = _schedule("ACTIVE")
+    statuses = {"SCHEDULED": dt.date(2024, 2, 1), "FAILED": dt.date(2024, 3, 1), "COMPLETED": dt.date(2024, 4, 1)}
+    with unit_of_work() as s:
+        for status, day in statuses.items():
+            moment = dt.datetime.combine(day, dt.time(), dt.UTC)
+            s.add(
+                BillingRun(
+                    account_id=account_id,
+                    billing_schedule_id=schedule_id,
+                    intended_drafting_date=day,
+                    scheduled_run_time=moment,
+                    status=status,
+                )
+            )
+    with unit_of_work() as s:
+        schedule = s.get(BillingSchedule, schedule_id, with_for_update=True)
+        assert schedule is not None
+        schedules.archive(s, schedule)
+    with unit_of_work() as s:
+        schedule = s.get(BillingSchedule, schedule_id)
+        assert schedule is not None and schedule.status == "CANCELLED" and schedule.archived_at is not None
+        runs = s.query(BillingRun).filter(BillingRun.billing_schedule_id == schedule_id).all()
+        assert {r.intended_drafting_date: r.status for r in runs} == {
+            statuses["SCHEDULED"]: "DEPRECATED",
+            statuses["FAILED"]: "DEPRECATED",
+            statuses["COMPLETED"]: "COMPLETED",
+        }
+        with pytest.raises(Refused) as refused:
+            schedules.activate(s, schedule)
+        assert refused.value.code == "invalidStatusTransition"
+        with pytest.raises(Refused):
+            schedules.ensure_amendable(schedule)
+
+
+def test_listing_schedules_runs_the_same_statements_for_one_or_many(
+    app_client: TestClient, account: dict[str, str]
+) -> None:
+    from billrun.store.db import get_engine
+
+    statements: list[str] = []
+
+    def count(*_: Any) -> None:
+        statements.append("statement")
+
+    def listed() -> int:
+        statements.clear()
+        event.listen(get_engine(), "before_cursor_execute", count)
+        try:
+            response = app_client.get("/billing-schedules", params={"limit": 10})
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", count)
+        assert response.status_code == 200, response.text
+        return len(response.json()["items"])
+
+    seed_fixed_schedule(app_client)
+    assert listed() == 1
+    one = len(statements)
+    for _ in range(4):
+        seed_fixed_schedule(app_client)
+    assert listed() == 5
+    assert len(statements) == one, "the page's related rows must be read with one query per table"
