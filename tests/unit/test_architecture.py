@@ -169,3 +169,22 @@ def test_use_cases_and_routers_run_no_sql_themselves() -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "execute"
     )
     assert executing == []
+
+
+def test_the_http_layer_stays_small() -> None:
+    """Routers translate HTTP: no file in api/ over 400 lines, no router function over ~40 (45 allowed)."""
+    long_files = sorted(
+        f"{path.relative_to(SRC)}: {lines}"
+        for module, path in MODULES.items()
+        if module.startswith("billrun.api") and (lines := len(path.read_text().splitlines())) > 400
+    )
+    long_functions = sorted(
+        f"{MODULES[module].relative_to(SRC)}:{node.lineno} {node.name}"
+        for module in MODULES
+        if module.startswith("billrun.api.routers")
+        for node in ast.walk(_tree(module))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > 45
+    )
+    assert (long_files, long_functions) == ([], [])

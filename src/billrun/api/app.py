@@ -24,8 +24,21 @@ from billrun.api import schemas
 from billrun.api.errors import ApiError, conflict, field_error, validation_error
 from billrun.api.http import API_VERSION, SUPPORTED_VERSIONS, JSONResponse, served_version
 from billrun.api.limits import BodyTooLarge, RequestLimits
-from billrun.api.routers import billing, catalog, customers, events, invoice_lines, invoices, schedules, tax_rates
-from billrun.billing.errors import Invalid, NotFound, Refused
+from billrun.api.routers import (
+    aliases,
+    billing,
+    catalog,
+    contacts,
+    customers,
+    events,
+    invoice_lines,
+    invoices,
+    prices,
+    schedules,
+    tax_rates,
+    usage_metrics,
+)
+from billrun.billing.errors import Invalid, NotFound, Refused, Unbillable
 from billrun.config import get_settings
 from billrun.store.db import unit_of_work
 from billrun.validation import FieldError, ValidationFailed
@@ -54,7 +67,20 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         redoc_url=None,
         static_url="/api/docs/assets",
     )
-    for module in (catalog, customers, tax_rates, schedules, events, invoices, invoice_lines, billing):
+    for module in (
+        catalog,
+        usage_metrics,
+        prices,
+        customers,
+        contacts,
+        aliases,
+        tax_rates,
+        schedules,
+        events,
+        invoices,
+        invoice_lines,
+        billing,
+    ):
         app.include_router(module.router, prefix="/api")
     schemas.install(app)
 
@@ -122,6 +148,8 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
             error = field_error(exc.key, exc.code, str(exc))
         elif isinstance(exc, NotFound):
             error = ApiError(404, "notFound", str(exc), [FieldError(exc.code, str(exc), exc.key)])
+        elif isinstance(exc, Unbillable):
+            error = ApiError(422, "unbillable", str(exc))
         else:
             error = conflict(str(exc), exc.code, exc.key)
         return JSONResponse(error.body(), status_code=error.status)

@@ -24,6 +24,13 @@ class NotFound(Refused):
         super().__init__(message, "notFound")
 
 
+class Unbillable(Refused):
+    """Inputs billrun cannot bill in bounded time, such as an amount outside its range (HTTP 422)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "unbillable")
+
+
 class TransitionRefused(Refused):
     """A status change the invoice's current status does not allow."""
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from billrun.billing import recalculation
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.errors import TransitionRefused
-from billrun.domain.statuses import LIVE_EDITABLE, InvoiceStatus, PaymentStatus
+from billrun.domain.statuses import ISSUED, LIVE_EDITABLE, InvoiceStatus, PaymentStatus
 from billrun.store import invoices as invoice_repo
 from billrun.store import runs as run_repo
 from billrun.store.models import Account, BillingSchedule, Invoice
@@ -98,3 +99,20 @@ def return_to_draft(session: Session, invoice: Invoice) -> bool:
         return False
     invoice.status = InvoiceStatus.DRAFT
     return True
+
+
+def edit_document(invoice: Invoice, fields: dict[str, Any]) -> None:
+    """Set an invoice's document columns (memo, reference, addresses, dates...): DRAFT and IN_PROGRESS only."""
+    if invoice.status not in LIVE_EDITABLE:
+        raise TransitionRefused(invoice.status, "edit")
+    for column, value in fields.items():
+        setattr(invoice, column, value)
+    invoice.updated_at = real_now()
+
+
+def set_payment_status(invoice: Invoice, status: PaymentStatus) -> None:
+    """Recorded on issued invoices (FINAL, SENT) only."""
+    if invoice.status not in ISSUED:
+        raise TransitionRefused(invoice.status, "set the payment status of")
+    invoice.payment_status = status
+    invoice.updated_at = real_now()

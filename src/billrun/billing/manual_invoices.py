@@ -5,6 +5,7 @@ groups' totals in step with its lines, and refuses with :class:`EditRefused` or
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -13,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from billrun.billing.clock import real_now
 from billrun.billing.errors import Refused, TransitionRefused
+from billrun.billing.invoicing import customer_emails
 from billrun.domain.money import round_money
 from billrun.domain.statuses import InvoiceStatus
 from billrun.store import invoices as repo
-from billrun.store.models import Invoice, InvoiceLineItem, InvoiceLineItemGroup
+from billrun.store.models import Customer, Invoice, InvoiceLineItem, InvoiceLineItemGroup
 
 ZERO = Decimal(0)
 
@@ -127,3 +129,40 @@ def delete_group(session: Session, invoice: Invoice, group: InvoiceLineItemGroup
     if repo.group_holds_lines(session, group.id):
         raise EditRefused("the group still holds lines; move or delete them first", "inUse")
     session.delete(group)
+
+
+def create_invoice(
+    session: Session,
+    customer: Customer,
+    currency: str,
+    schedule_id: uuid.UUID | None,
+    period: tuple[dt.date | None, dt.date | None],
+    fields: dict[str, Any],
+) -> Invoice:
+    """A manual DRAFT invoice for ``customer``, with the customer's details as of now unless ``fields`` (the
+    request's document columns) give it its own."""
+    now = real_now()
+    document = {
+        "customer_emails": customer_emails(customer.contacts),
+        "customer_legal_company_name": customer.legal_name,
+        "customer_billing_address": customer.address,
+        **fields,
+    }
+    invoice = Invoice(
+        id=uuid.uuid4(),
+        account_id=customer.account_id,
+        customer_id=customer.id,
+        billing_schedule_id=schedule_id,
+        currency=currency,
+        status=InvoiceStatus.DRAFT,
+        customer_tax_status=customer.tax_status,
+        billing_period_start=period[0],
+        billing_period_end=period[1],
+        calculated_at=now,
+        created_at=now,
+        updated_at=now,
+        **document,
+    )
+    session.add(invoice)
+    session.flush()
+    return invoice

@@ -10,14 +10,14 @@ from fastapi.responses import Response
 from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
-from billrun.api.errors import ApiError, forbidden, not_found
+from billrun.api.errors import forbidden, not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, raw_body, run_mutation
 from billrun.api.listing import list_page
 from billrun.api.serialize import day, ident, money, plain, ts
 from billrun.api.validation_params import path_date
 from billrun.billing import triggers
-from billrun.billing.loading import load_context
-from billrun.billing.rating import PermanentRunError, compute_for
+from billrun.billing.preview import Preview, preview_run
+from billrun.domain.invoice import InvoiceDraft, InvoiceLine, LineGroup
 from billrun.domain.statuses import InvoiceStatus, RunStatus
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
@@ -100,74 +100,69 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
         run = owned(s, BillingRun, who.account_id, run_id)
         if run is None:
             raise not_found("billing run")
-        schedule = s.get(BillingSchedule, run.billing_schedule_id)
-        assert schedule is not None
-        ctx = load_context(s, schedule)
-        try:
-            draft, _ = compute_for(s, ctx, run.intended_drafting_date)
-        except PermanentRunError as exc:  # a safety bound: the run itself would fail the same way
-            raise ApiError(422, "unbillable", str(exc)) from exc
-        # read before the rollback below expires them (it used to answer 500: DetachedInstanceError)
-        found_run_id, schedule_id, customer_id = run.id, schedule.id, schedule.customer_id
-        product_names = dict(ctx.product_names)
-        s.rollback()  # a preview persists nothing
-    currency = ctx.spec.currency
-    return JSONResponse(
-        {
-            "id": None,
-            "billingRunId": str(found_run_id),
-            "billingScheduleId": str(schedule_id),
-            "customerId": str(customer_id),
-            "status": InvoiceStatus.DRAFT,
-            "currency": currency,
-            # billrun's invoice shape and, for Sequence's preview schema, its DateRange names
-            "billingPeriod": {
-                "start": day(draft.billing_period.start),
-                "endInclusive": day(draft.billing_period.end),
-                "startDate": day(draft.billing_period.start),
-                "endDate": day(draft.billing_period.end),
-            }
-            if draft.billing_period
-            else None,
-            "customer": {"id": str(customer_id)},
-            "paymentOptions": [],
-            "lineItemGroups": [
-                {
-                    "productId": g.product_id,
-                    "title": product_names.get(g.product_id, ""),
-                    "index": g.index,
-                    "netTotal": money(g.net_total, currency),
-                    "totalTax": money(g.total_tax, currency),
-                    "grossTotal": money(g.gross_total, currency),
-                }
-                for g in draft.groups
-            ],
-            "accountingDate": day(draft.accounting_date),
-            "customerTaxStatus": draft.customer_tax_status.value,
-            "netTotal": money(draft.net_total, currency),
-            "totalTax": money(draft.total_tax, currency),
-            "grossTotal": money(draft.gross_total, currency),
-            "warnings": [{"code": w} for w in draft.warnings],
-            "lineItems": [
-                {
-                    "index": ln.index,
-                    "title": ln.title,
-                    "description": ln.description,
-                    "quantity": plain(ln.quantity),
-                    "rate": plain(ln.rate),
-                    "rateDisplay": ln.rate_display,
-                    "netTotal": money(ln.net_total, currency),
-                    "totalTax": money(ln.total_tax, currency),
-                    "grossTotal": money(ln.gross_total, currency),
-                    "taxRate": plain(ln.tax_rate),
-                    "kind": ln.kind,
-                    "priceId": ln.price_id,
-                    "externalIds": [],
-                }
-                for ln in draft.lines
-            ],
+        return JSONResponse(_preview_json(preview_run(s, run)))
+
+
+def _preview_json(p: Preview) -> dict[str, Any]:
+    draft, currency = p.draft, p.currency
+    period = draft.billing_period
+    return {
+        "id": None,
+        "billingRunId": str(p.run_id),
+        "billingScheduleId": str(p.schedule_id),
+        "customerId": str(p.customer_id),
+        "status": InvoiceStatus.DRAFT,
+        "currency": currency,
+        # billrun's invoice shape and, for Sequence's preview schema, its DateRange names
+        "billingPeriod": {
+            "start": day(period.start),
+            "endInclusive": day(period.end),
+            "startDate": day(period.start),
+            "endDate": day(period.end),
         }
-    )
+        if period
+        else None,
+        "customer": {"id": str(p.customer_id)},
+        "paymentOptions": [],
+        "lineItemGroups": [
+            {
+                "productId": g.product_id,
+                "title": p.product_names.get(g.product_id, ""),
+                "index": g.index,
+                **_totals(g, currency),
+            }
+            for g in draft.groups
+        ],
+        "accountingDate": day(draft.accounting_date),
+        "customerTaxStatus": draft.customer_tax_status.value,
+        **_totals(draft, currency),
+        "warnings": [{"code": w} for w in draft.warnings],
+        "lineItems": [_preview_line(line, currency) for line in draft.lines],
+    }
+
+
+def _totals(of: InvoiceDraft | LineGroup | InvoiceLine, currency: str) -> dict[str, str]:
+    return {
+        "netTotal": money(of.net_total, currency),
+        "totalTax": money(of.total_tax, currency),
+        "grossTotal": money(of.gross_total, currency),
+    }
+
+
+def _preview_line(line: InvoiceLine, currency: str) -> dict[str, Any]:
+    return {
+        "index": line.index,
+        "title": line.title,
+        "description": line.description,
+        "quantity": plain(line.quantity),
+        "rate": plain(line.rate),
+        "rateDisplay": line.rate_display,
+        **_totals(line, currency),
+        "taxRate": plain(line.tax_rate),
+        "kind": line.kind,
+        "priceId": line.price_id,
+        "externalIds": [],
+    }
 
 
 def _execute(request: Request, raw: bytes, who: Caller, schedule_id: str, date: str | None) -> Response:

@@ -1,10 +1,8 @@
-"""Customers and customer aliases (SPEC §2.8-§2.9)."""
+"""Customers (SPEC §2.8)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billrun.api.errors import FieldError, conflict, not_found, validation_error
+from billrun.api.errors import FieldError, conflict, not_found
 from billrun.api.http import (
     Caller,
     JSONResponse,
@@ -24,25 +22,22 @@ from billrun.api.http import (
     run_mutation,
     served_version,
 )
-from billrun.api.listing import all_items, list_page
+from billrun.api.listing import list_page
 from billrun.api.serialize import ident, ts
 from billrun.api.serialize import integration_ids as integration_ids_json
 from billrun.billing import recalculation
+from billrun.billing.clock import real_now
 from billrun.billing.invoicing import customer_emails
 from billrun.domain.statuses import CatalogStatus
 from billrun.store import customers as repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
-from billrun.store.models import Customer, CustomerAlias
+from billrun.store.models import Customer
 from billrun.validation import Fields, address, integration_ids
 
 router = APIRouter()
 TAX_STATUSES = ["TAXED", "TAX_EXEMPT", "REVERSE_CHARGED"]
 MAX_DEPTH = 5
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def customer_json(c: Customer, aliases: list[str]) -> dict[str, Any]:
@@ -162,7 +157,7 @@ def _keep_identity(stored: list[dict[str, Any]], given: list[dict[str, Any]]) ->
 
 
 def _contacts(v: Fields) -> list[dict[str, Any]]:
-    stamp = ts(now())
+    stamp = ts(real_now())
     contacts = [contact_fields(Fields(e, path, v.errors), stamp) for path, e in v.items("contacts", required=False)]
     if sum(1 for c in contacts if c["billingPreference"] == "PRIMARY") > 1:
         v.error("contacts", "outOfRange", "at most one contact may be PRIMARY")
@@ -185,7 +180,7 @@ def _check_parent(s: Session, who: Caller, v: Fields, customer_id: uuid.UUID | N
     return parent.id
 
 
-def _check_alias(s: Session, who: Caller, value: str, key: str, errors: list[FieldError]) -> None:
+def check_alias(s: Session, who: Caller, value: str, key: str, errors: list[FieldError]) -> None:
     if value == "VOID":
         errors.append(FieldError("outOfRange", "VOID is reserved and cannot be an alias", key))
     elif repo.is_customer_id(s, who.account_id, value):
@@ -213,7 +208,7 @@ def create_customer(request: Request, raw: bytes = Depends(raw_body), who: Calle
             "label": v.string("label", required=False),
         }
         for i, alias in enumerate(aliases):
-            _check_alias(s, who, alias, f"customerAliases[{i}]", v.errors)
+            check_alias(s, who, alias, f"customerAliases[{i}]", v.errors)
         v.raise_if_errors()
         customer = Customer(
             account_id=who.account_id,
@@ -224,8 +219,8 @@ def create_customer(request: Request, raw: bytes = Depends(raw_body), who: Calle
             integration_ids=integrations,
             sequence_fields=sequence_fields,
             parent_id=parent_id,
-            created_at=now(),
-            updated_at=now(),
+            created_at=real_now(),
+            updated_at=real_now(),
             **fields,
         )
         s.add(customer)
@@ -273,19 +268,6 @@ def get_customer(customer_id: str, who: Caller = Depends(caller)) -> Response:
         return JSONResponse(customer_json(customer, repo.alias_values(s, customer.id)))
 
 
-@router.get("/customers/{customer_id}/aliases")
-def get_customer_aliases(customer_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
-    page = page_params(Query(request))
-    with unit_of_work() as s:
-        customer = owned(s, Customer, who.account_id, customer_id)
-        if customer is None:
-            raise not_found("customer")
-    stmt = select(CustomerAlias).where(
-        CustomerAlias.account_id == who.account_id, CustomerAlias.customer_id == customer.id
-    )
-    return list_page(page, stmt, CustomerAlias.created_at, CustomerAlias.id, alias_json)
-
-
 @router.put("/customers/{customer_id}")
 def update_customer(
     customer_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
@@ -319,7 +301,7 @@ def update_customer(
             customer.parent_id = _check_parent(s, who, v, customer.id)
         customer.sequence_fields = _sequence_fields(v, customer.sequence_fields)
         v.raise_if_errors()
-        customer.updated_at = now()
+        customer.updated_at = real_now()
         if affected:
             recalculation.request_for_customers(s, who.account_id, affected)
         return 200, customer_json(customer, repo.alias_values(s, customer.id))
@@ -335,197 +317,8 @@ def archive_customer(
         customer = owned(s, Customer, who.account_id, customer_id, lock=True)
         if customer is None:
             raise not_found("customer")
-        customer.archived_at = customer.archived_at or now()
-        customer.updated_at = now()
+        customer.archived_at = customer.archived_at or real_now()
+        customer.updated_at = real_now()
         return 200, customer_json(customer, repo.alias_values(s, customer.id))
-
-    return run_mutation(request, who, raw, action)
-
-
-# --- aliases --------------------------------------------------------------------------------------------------
-
-
-# --- contacts (kept on the customer, SPEC §2.8) ----------------------------------------------------------------
-
-
-def _contact_action(
-    request: Request,
-    raw: bytes,
-    who: Caller,
-    customer_id: str,
-    change: Callable[[Customer, list[dict[str, Any]], Fields], dict[str, Any]],
-    status: int = 200,
-) -> Response:
-    """Read-modify-write of a customer's contacts under its row lock; ``change`` edits the list and returns
-    the contact to answer with."""
-    body = parse_json(raw) if raw.strip() else {}
-
-    def action(s: Session) -> tuple[int, Any]:
-        customer = owned(s, Customer, who.account_id, customer_id, lock=True)
-        if customer is None:
-            raise not_found("customer")
-        v = Fields(body)
-        contacts = [dict(c) for c in customer.contacts]
-        contact = change(customer, contacts, v)
-        live_primaries = [c for c in contacts if c.get("billingPreference") == "PRIMARY" and not c.get("archivedAt")]
-        if len(live_primaries) > 1:
-            v.error("billingPreference", "conflictingFields", "the customer already has a PRIMARY contact")
-        v.raise_if_errors()
-        customer.contacts = contacts
-        customer.updated_at = now()
-        return status, contact_json(customer, contact)
-
-    return run_mutation(request, who, raw, action)
-
-
-def _find_contact(contacts: list[dict[str, Any]], contact_id: str) -> dict[str, Any]:
-    found = next((c for c in contacts if c.get("id") == contact_id), None)
-    if found is None:
-        raise not_found("contact")
-    return found
-
-
-@router.get("/customers/{customer_id}/contacts")
-def list_contacts(customer_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
-    query = Query(request)
-    archived = query.boolean("includeArchived")
-    query.raise_if_errors()
-    with unit_of_work() as s:
-        customer = owned(s, Customer, who.account_id, customer_id)
-        if customer is None:
-            raise not_found("customer")
-        items = [contact_json(customer, c) for c in customer.contacts if archived or not c.get("archivedAt")]
-    return all_items(items)
-
-
-@router.post("/customers/{customer_id}/contacts", status_code=201)
-def create_contact(
-    customer_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    def change(customer: Customer, contacts: list[dict[str, Any]], v: Fields) -> dict[str, Any]:
-        contact = contact_fields(v, ts(now()))
-        if contact["email"] is None:
-            v.error("email", "required", "email is required")
-        contacts.append(contact)
-        return contact
-
-    return _contact_action(request, raw, who, customer_id, change, status=201)
-
-
-@router.put("/customers/{customer_id}/contacts/{contact_id}")
-def update_contact(
-    customer_id: str,
-    contact_id: str,
-    request: Request,
-    raw: bytes = Depends(raw_body),
-    who: Caller = Depends(caller),
-) -> Response:
-    def change(customer: Customer, contacts: list[dict[str, Any]], v: Fields) -> dict[str, Any]:
-        contact = _find_contact(contacts, contact_id)
-        for key in ("name", "email", "phone"):
-            if key in v.body:
-                contact[key] = v.string(key, required=key == "email")
-        if "billingPreference" in v.body:
-            contact["billingPreference"] = v.enum("billingPreference", ["PRIMARY", "STANDARD", "NONE"])
-        contact["updatedAt"] = ts(now())
-        return contact
-
-    return _contact_action(request, raw, who, customer_id, change)
-
-
-@router.post("/customers/{customer_id}/contacts/{contact_id}/archive")
-def archive_contact(
-    customer_id: str,
-    contact_id: str,
-    request: Request,
-    raw: bytes = Depends(raw_body),
-    who: Caller = Depends(caller),
-) -> Response:
-    def change(customer: Customer, contacts: list[dict[str, Any]], v: Fields) -> dict[str, Any]:
-        contact = _find_contact(contacts, contact_id)
-        contact["archivedAt"] = contact.get("archivedAt") or ts(now())
-        contact["updatedAt"] = ts(now())
-        return contact
-
-    return _contact_action(request, raw, who, customer_id, change)
-
-
-def alias_json(a: CustomerAlias) -> dict[str, Any]:
-    return {
-        "id": str(a.id),
-        "sequenceAccountId": str(a.account_id),
-        "customerId": str(a.customer_id),
-        "value": a.value,
-        "label": a.label,
-        "createdAt": ts(a.created_at),
-        "archivedAt": ts(a.archived_at),
-        "deletedAt": ts(a.deleted_at),
-    }
-
-
-@router.post("/customer-aliases", status_code=201)
-def create_alias(request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)) -> Response:
-    v = Fields(parse_json(raw))
-    customer_ref, value = v.string("customerId"), v.string("value")
-    label = v.string("label", required=False)
-    v.raise_if_errors()
-
-    def action(s: Session) -> tuple[int, Any]:
-        customer = owned(s, Customer, who.account_id, customer_ref)
-        errors: list[FieldError] = []
-        if customer is None:
-            errors.append(FieldError("unknownReference", "customerId does not name a customer", "customerId"))
-        assert value is not None
-        _check_alias(s, who, value, "value", errors)
-        if errors:
-            raise validation_error(errors)
-        assert customer is not None
-        alias = repo.add_alias(s, who.account_id, customer.id, value, label)
-        if alias is None:
-            raise conflict(f"alias {value!r} is already in use (deleted aliases are never reusable)", key="value")
-        recalculation.request_for_customers(s, who.account_id, [customer.id])
-        return 201, alias_json(alias)
-
-    return run_mutation(request, who, raw, action)
-
-
-@router.get("/customer-aliases")
-def list_aliases(request: Request, who: Caller = Depends(caller)) -> Response:
-    page = page_params(Query(request))
-    stmt = select(CustomerAlias).where(CustomerAlias.account_id == who.account_id)
-    return list_page(page, stmt, CustomerAlias.created_at, CustomerAlias.id, alias_json)
-
-
-@router.put("/customer-aliases/{alias_id}")
-def update_alias(
-    alias_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    v = Fields(parse_json(raw))
-    label = v.string("label", required=False)
-    if "value" in v.body or "customerId" in v.body:
-        v.error("value" if "value" in v.body else "customerId", "immutable", "only label can be changed")
-    v.raise_if_errors()
-
-    def action(s: Session) -> tuple[int, Any]:
-        alias = owned(s, CustomerAlias, who.account_id, alias_id, lock=True)
-        if alias is None:
-            raise not_found("customer alias")
-        alias.label = label
-        return 200, alias_json(alias)
-
-    return run_mutation(request, who, raw, action)
-
-
-@router.delete("/customer-aliases/{alias_id}")
-def delete_alias(
-    alias_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
-) -> Response:
-    def action(s: Session) -> tuple[int, Any]:
-        alias = owned(s, CustomerAlias, who.account_id, alias_id, lock=True)
-        if alias is None or alias.deleted_at is not None:
-            raise not_found("customer alias")
-        alias.deleted_at = now()
-        recalculation.request_for_customers(s, who.account_id, [alias.customer_id])
-        return 200, alias_json(alias)
 
     return run_mutation(request, who, raw, action)

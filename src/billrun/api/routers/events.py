@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +19,9 @@ from billrun.billing import seat_balances as balances
 from billrun.billing.clock import real_now
 from billrun.config import get_settings
 from billrun.domain.periods import DateRange
-from billrun.ingest import recalculation as affected
+from billrun.ingest import csv_upload
 from billrun.ingest import validation as ingest
+from billrun.ingest.accept import accept_seats, accept_usage
 from billrun.store import catalog
 from billrun.store import events as event_repo
 from billrun.store import usage as usage_repo
@@ -32,8 +31,6 @@ from billrun.store.models import Customer, CustomerAlias, SeatEvent, UsageEvent,
 from billrun.validation import FieldError
 
 router = APIRouter()
-MAX_CSV_ROWS = 10_000
-MAX_CSV_BYTES = 10 * 1024 * 1024
 
 
 def usage_event_json(e: UsageEvent) -> dict[str, Any]:
@@ -115,8 +112,7 @@ def create_usage_event(request: Request, raw: bytes = Depends(raw_body), who: Ca
         raise validation_error(errors)
 
     def action(s: Session) -> tuple[int, Any]:
-        stored, superseded = event_repo.insert_usage_events(s, who.account_id, [event], received)
-        affected.request_for_events(s, who.account_id, [event], superseded)
+        stored = accept_usage(s, who.account_id, [event], received)
         return 201, _new_usage_json(who, stored[0], event)
 
     return run_mutation(request, who, raw, action)
@@ -138,8 +134,7 @@ def _store_usage_batch(
 
     def action(s: Session) -> tuple[int, Any]:
         events = [e for _, e in valid]
-        stored, superseded = event_repo.insert_usage_events(s, who.account_id, events, real_now())
-        affected.request_for_events(s, who.account_id, events, superseded)
+        stored = accept_usage(s, who.account_id, events, real_now())
         items = []
         for (index, event), row in zip(valid, stored, strict=True):
             position = positions[index] if positions is not None else index
@@ -167,7 +162,7 @@ def create_usage_batch(request: Request, raw: bytes = Depends(raw_body), who: Ca
 async def create_usage_csv(request: Request, who: Caller = Depends(caller)) -> Response:
     """CSV upload: ``customerAlias, eventType, eventTimestamp[, customerEventId]`` plus property columns."""
     raw = await request.body()
-    if len(raw) > MAX_CSV_BYTES:
+    if len(raw) > csv_upload.MAX_CSV_BYTES:
         raise field_error("file", "tooLong", "a CSV upload is at most 10 MiB")
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -181,36 +176,17 @@ async def create_usage_csv(request: Request, who: Caller = Depends(caller)) -> R
         data = await upload.read()
     else:
         data = raw
-    try:
-        text_body = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise field_error("file", "invalidFormat", "the CSV must be UTF-8") from exc
-    reader = csv.DictReader(io.StringIO(text_body))
-    missing = [c for c in ("customerAlias", "eventType", "eventTimestamp") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise field_error("file", "required", f"missing required column(s): {', '.join(missing)}")
-    elements: list[dict[str, Any]] = []
-    positions: list[int] = []
-    for row in reader:
-        if len(elements) >= MAX_CSV_ROWS:
-            raise field_error("file", "outOfRange", f"a CSV upload holds at most {MAX_CSV_ROWS} rows")
-        known = {"customerAlias", "eventType", "eventTimestamp", "customerEventId"}
-        element: dict[str, Any] = {k: v for k, v in row.items() if k in known and v not in (None, "")}
-        element["eventProperties"] = {k: v for k, v in row.items() if k not in known and k and v not in (None, "")}
-        elements.append(element)
-        positions.append(reader.line_num)
-    if not elements:
-        raise field_error("file", "outOfRange", "the CSV has no data rows")
+    rows = csv_upload.read_csv(data)
     received = real_now()
     return await _run_sync(
         lambda: _store_usage_batch(
             request,
             who,
             raw,
-            elements,
+            rows.elements,
             lambda body, path, errors: ingest.usage_event(body, path, errors, received),
             "row",
-            positions,
+            rows.lines,
         )
     )
 
@@ -310,8 +286,7 @@ def create_seat_event(request: Request, raw: bytes = Depends(raw_body), who: Cal
         event = ingest.seat_event(body, "", errors, catalog.seat_types(s, who.account_id))
         if errors or event is None:
             raise validation_error(errors)
-        stored, superseded = event_repo.insert_seat_events(s, who.account_id, [event], real_now())
-        affected.request_for_events(s, who.account_id, [event], superseded)
+        stored = accept_seats(s, who.account_id, [event], real_now())
         return 201, _new_seat_json(who, stored[0], event)
 
     return run_mutation(request, who, raw, action)
@@ -327,8 +302,7 @@ def create_seat_batch(request: Request, raw: bytes = Depends(raw_body), who: Cal
             elements, lambda body, path, errors: ingest.seat_event(body, path, errors, types)
         )
         events = [e for _, e in valid]
-        stored, superseded = event_repo.insert_seat_events(s, who.account_id, events, real_now())
-        affected.request_for_events(s, who.account_id, events, superseded)
+        stored = accept_seats(s, who.account_id, events, real_now())
         items = [
             {**_new_seat_json(who, row, event), "index": index}
             for (index, event), row in zip(valid, stored, strict=True)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,15 +22,13 @@ from billrun.api.http import (
     raw_body,
     run_mutation,
 )
+from billrun.api.invoice_views import document_fields, invoices_json, one_invoice_json
 from billrun.api.listing import list_page
-from billrun.api.serialize import day, ident, money, ts
-from billrun.billing import lifecycle, recalculation
-from billrun.billing.clock import real_now
-from billrun.billing.invoicing import customer_emails
+from billrun.api.serialize import ts
+from billrun.billing import lifecycle, manual_invoices, recalculation
 from billrun.billing.snapshots import expand_snapshot
 from billrun.domain.money import SUPPORTED_CURRENCIES
-from billrun.domain.statuses import ISSUED, LIVE_EDITABLE, InvoiceStatus, PaymentStatus
-from billrun.store import customers
+from billrun.domain.statuses import LIVE_EDITABLE, InvoiceStatus, PaymentStatus
 from billrun.store import invoices as invoice_repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
@@ -41,73 +38,11 @@ from billrun.store.models import (
     Invoice,
     InvoiceLineItem,
 )
-from billrun.validation import Fields, address
+from billrun.validation import Fields
 
 router = APIRouter()
 STATUSES = list(InvoiceStatus)
 PAYMENT_STATUSES = list(PaymentStatus)
-PAYMENT_OPTIONS = ["BANK_TRANSFER", "LINK"]
-
-
-def invoice_json(i: Invoice, customer_archived: bool) -> dict[str, Any]:
-    extra = i.sequence_fields
-    return {
-        "id": str(i.id),
-        "sequenceAccountId": str(i.account_id),
-        "billingScheduleId": ident(i.billing_schedule_id),
-        "billingRunId": ident(i.billing_run_id),
-        "customerId": str(i.customer_id),
-        "status": i.status,
-        "currency": i.currency,
-        "invoiceNumber": i.invoice_number,
-        "issueDate": day(i.issue_date),
-        "dueDate": day(i.due_date),
-        "dueDateSource": "MANUAL" if extra.get("dueDateSet") else "CALCULATED",
-        "purchaseOrderNumber": i.purchase_order_number,
-        "reference": i.reference,
-        "memo": i.memo,
-        "customerEmails": i.customer_emails,
-        "customerLegalCompanyName": i.customer_legal_company_name or "",
-        "customerBillingAddress": i.customer_billing_address,
-        "customerShippingAddress": extra.get("customerShippingAddress", i.customer_billing_address),
-        "customerTaxStatus": i.customer_tax_status,
-        "isCustomerArchived": customer_archived,
-        "paymentOptions": extra.get("paymentOptions", []),
-        "billingPeriod": {"start": day(i.billing_period_start), "endInclusive": day(i.billing_period_end)}
-        if i.billing_period_start
-        else None,
-        "totalTax": money(i.total_tax, i.currency),
-        "netTotal": money(i.net_total, i.currency),
-        "grossTotal": money(i.gross_total, i.currency),
-        "metadata": i.metadata_,
-        "paymentStatus": i.payment_status,
-        "createdAt": ts(i.created_at),
-        "updatedAt": ts(i.updated_at),
-        # Until an accounting date is set, Sequence's is the issue date; a draft's is the date it bills.
-        "accountingDate": day(i.accounting_date or i.issue_date or i.drafting_date or i.created_at.date()),
-        "calculatedAt": ts(i.calculated_at),
-        "warnings": i.warnings,
-        "attachmentAssetIds": extra.get("attachmentAssetIds", []),
-        # Credits, credit notes, payments, integrations and rendering are out of scope (SPEC §9): none apply.
-        "creditNoteIds": [],
-        "linkedServices": [],
-        "appliedCreditGrants": [],
-        "appliedCreditNotes": [],
-        "projectedCreditGrants": [],
-        "paymentAllocations": [],
-        "integrationPaymentStatuses": {},
-        "renderSettings": {"paymentLinkDisplay": "HIDE_PAYMENT_LINK"},
-    }
-
-
-def invoices_json(s: Session, invoices: list[Invoice]) -> list[dict[str, Any]]:
-    archived = customers.archived_among(s, {i.customer_id for i in invoices})
-    return [invoice_json(i, i.customer_id in archived) for i in invoices]
-
-
-def one_invoice_json(s: Session, invoice: Invoice) -> dict[str, Any]:
-    (body,) = invoices_json(s, [invoice])
-    return body
 
 
 def invoice_of(s: Session, who: Caller, invoice_id: str, lock: bool = False) -> Invoice:
@@ -277,53 +212,11 @@ def payment_status(
 
     def action(s: Session) -> tuple[int, Any]:
         invoice = invoice_of(s, who, invoice_id, lock=True)
-        if invoice.status not in ISSUED:
-            raise invalid_transition(invoice.status, "set the payment status of")
-        invoice.payment_status = status or invoice.payment_status
-        invoice.updated_at = real_now()
+        if status is not None:
+            lifecycle.set_payment_status(invoice, PaymentStatus(status))
         return 200, one_invoice_json(s, invoice)
 
     return run_mutation(request, who, raw, action)
-
-
-def _document_fields(v: Fields, stored: dict[str, Any]) -> dict[str, Any]:
-    """The columns an invoice request sets (those given), for POST, PUT and PATCH alike; ``stored`` is the
-    invoice's Sequence fields, which the request's inert ones (SPEC §9) are merged into."""
-    fields: dict[str, Any] = {}
-    for key, column in (("purchaseOrderNumber", "purchase_order_number"), ("reference", "reference")):
-        if key in v.body:
-            fields[column] = v.string(key, required=False)
-    if "memo" in v.body:
-        fields["memo"] = v.string("memo", required=False, max_len=10_000)
-    if "customerLegalCompanyName" in v.body:
-        fields["customer_legal_company_name"] = v.string("customerLegalCompanyName")
-    if "customerBillingAddress" in v.body:
-        fields["customer_billing_address"] = address(v, "customerBillingAddress", required=True)
-    if "accountingDate" in v.body:
-        fields["accounting_date"] = v.date("accountingDate", required=False)
-    if "customerEmails" in v.body:
-        fields["customer_emails"] = v.string_list("customerEmails")
-    if "metadata" in v.body:
-        fields["metadata_"] = [
-            {"key": m.string("key"), "value": m.string("value", max_len=4000)}
-            for m in (Fields(e, p, v.errors) for p, e in v.items("metadata"))
-        ]
-    inert = dict(stored)
-    if "dueDate" in v.body:
-        fields["due_date"] = v.date("dueDate", required=False)
-        inert["dueDateSet"] = fields["due_date"] is not None
-    if "customerShippingAddress" in v.body:
-        inert["customerShippingAddress"] = address(v, "customerShippingAddress", required=True)
-    if "paymentOptions" in v.body:
-        options = v.string_list("paymentOptions")
-        for i, option in enumerate(options):
-            if option not in PAYMENT_OPTIONS:
-                v.error(f"paymentOptions[{i}]", "invalidEnum", f"must be one of {', '.join(PAYMENT_OPTIONS)}")
-        inert["paymentOptions"] = options
-    v.inert(inert, {"attachmentAssetIds": list})
-    if inert != stored:
-        fields["sequence_fields"] = inert
-    return fields
 
 
 def _update_invoice(invoice_id: str, request: Request, raw: bytes, who: Caller) -> Response:
@@ -332,13 +225,9 @@ def _update_invoice(invoice_id: str, request: Request, raw: bytes, who: Caller) 
     def action(s: Session) -> tuple[int, Any]:
         invoice = invoice_of(s, who, invoice_id, lock=True)
         v = Fields(body)
-        fields = _document_fields(v, invoice.sequence_fields)
+        fields = document_fields(v, invoice.sequence_fields)
         v.raise_if_errors()
-        if invoice.status not in LIVE_EDITABLE:
-            raise invalid_transition(invoice.status, "edit")
-        for column, value in fields.items():
-            setattr(invoice, column, value)
-        invoice.updated_at = real_now()
+        lifecycle.edit_document(invoice, fields)
         return 200, one_invoice_json(s, invoice)
 
     return run_mutation(request, who, raw, action)
@@ -379,34 +268,10 @@ def create_manual_invoice(request: Request, raw: bytes = Depends(raw_body), who:
         period = v.child("billingPeriod", required=False)
         start = period.date("start") if period else None
         end = period.date("endInclusive") if period else None
-        fields = _document_fields(v, {})
+        fields = document_fields(v, {})
         v.raise_if_errors()
         assert customer is not None and currency is not None
-        now = real_now()
-        # The customer's details as of now, unless the request gives the invoice its own.
-        document = {
-            "customer_emails": customer_emails(customer.contacts),
-            "customer_legal_company_name": customer.legal_name,
-            "customer_billing_address": customer.address,
-            **fields,
-        }
-        invoice = Invoice(
-            id=uuid.uuid4(),
-            account_id=who.account_id,
-            customer_id=customer.id,
-            billing_schedule_id=schedule_id,
-            currency=currency,
-            status=InvoiceStatus.DRAFT,
-            customer_tax_status=customer.tax_status,
-            billing_period_start=start,
-            billing_period_end=end,
-            calculated_at=now,
-            created_at=now,
-            updated_at=now,
-            **document,
-        )
-        s.add(invoice)
-        s.flush()
+        invoice = manual_invoices.create_invoice(s, customer, currency, schedule_id, (start, end), fields)
         return 201, one_invoice_json(s, invoice)
 
     return run_mutation(request, who, raw, action)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import false, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from billrun.api.errors import field_error, not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import list_page
-from billrun.api.routers.catalog import price_json
+from billrun.api.routers.prices import price_json
 from billrun.api.schedule_input import parse_schedule
 from billrun.api.serialize import day, ident, number, ts
 from billrun.api.serialize import integration_ids as integration_ids_json
@@ -67,47 +69,7 @@ def _schedule_json(schedule: BillingSchedule, rows: ScheduleRows, ctx: ScheduleC
         "label": schedule.label,
         "recurrenceDayOfMonth": schedule.recurrence_day_of_month,
         "prices": [price_json(prices[pid]) for pid in price_ids if pid in prices],
-        "phases": [
-            {
-                "id": str(p.id),
-                "createdAt": ts(p.created_at),
-                "billingScheduleId": str(schedule.id),
-                "priceIds": p.price_ids,
-                "startDate": day(p.start_date),
-                "endDate": day(p.end_date),
-                "recurrencePreference": p.recurrence_preference,
-                "creditGrants": [],  # refused on input (SPEC §9)
-                "phasePriceMetadata": [],
-                **p.sequence_fields,
-                "discounts": [
-                    {
-                        "id": str(d.id),
-                        "type": d.type,
-                        "amount": number(d.amount),
-                        "message": d.message,
-                        "separateLineItem": d.separate_line_item,
-                        "restrictToPrices": d.restrict_to_prices,
-                    }
-                    for d in discounts
-                    if d.phase_id == p.id
-                ],
-                "minimums": [
-                    {
-                        "id": str(m.id),
-                        "sequenceAccountId": str(m.account_id),
-                        "billingScheduleId": str(schedule.id),
-                        "phaseId": str(p.id),
-                        "amount": number(m.amount),
-                        "restrictToPrices": m.restrict_to_prices,
-                        "createdAt": ts(m.created_at),
-                        "updatedAt": ts(m.updated_at),
-                    }
-                    for m in minimums
-                    if m.phase_id == p.id
-                ],
-            }
-            for p in phases
-        ],
+        "phases": [_phase_json(schedule.id, p, discounts, minimums) for p in phases],
         "createdAt": ts(schedule.created_at),
         "updatedAt": ts(schedule.updated_at),
         "lastInvoiceId": ident(schedule.last_invoice_id),
@@ -120,6 +82,49 @@ def _schedule_json(schedule: BillingSchedule, rows: ScheduleRows, ctx: ScheduleC
         **schedule.sequence_fields,
         "paymentProvider": schedule.payment_provider,
         "timeTravellerId": ident(schedule.time_traveller_id),
+    }
+
+
+def _phase_json(
+    schedule_id: uuid.UUID, p: Row[Any], discounts: list[Row[Any]], minimums: list[Row[Any]]
+) -> dict[str, Any]:
+    return {
+        "id": str(p.id),
+        "createdAt": ts(p.created_at),
+        "billingScheduleId": str(schedule_id),
+        "priceIds": p.price_ids,
+        "startDate": day(p.start_date),
+        "endDate": day(p.end_date),
+        "recurrencePreference": p.recurrence_preference,
+        "creditGrants": [],  # refused on input (SPEC §9)
+        "phasePriceMetadata": [],
+        **p.sequence_fields,
+        "discounts": [
+            {
+                "id": str(d.id),
+                "type": d.type,
+                "amount": number(d.amount),
+                "message": d.message,
+                "separateLineItem": d.separate_line_item,
+                "restrictToPrices": d.restrict_to_prices,
+            }
+            for d in discounts
+            if d.phase_id == p.id
+        ],
+        "minimums": [
+            {
+                "id": str(m.id),
+                "sequenceAccountId": str(m.account_id),
+                "billingScheduleId": str(schedule_id),
+                "phaseId": str(p.id),
+                "amount": number(m.amount),
+                "restrictToPrices": m.restrict_to_prices,
+                "createdAt": ts(m.created_at),
+                "updatedAt": ts(m.updated_at),
+            }
+            for m in minimums
+            if m.phase_id == p.id
+        ],
     }
 
 
