@@ -63,10 +63,6 @@ def invoice_values(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datet
     }
 
 
-def new_invoice(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datetime) -> Invoice:
-    return Invoice(**invoice_values(ctx, drafting_date, clock))
-
-
 def snapshot_body(
     ctx: ScheduleContext,
     draft: InvoiceDraft,

@@ -20,7 +20,7 @@ from billrun.domain.statuses import ExecutionStatus, RunStatus, ScheduleStatus, 
 from billrun.store import recalculations as queue
 from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
-from billrun.store.models import BillingSchedule, TimeTraveller
+from billrun.store.models import BillingRun, BillingSchedule, TimeTraveller
 
 
 def has_work(session: Session, traveller: TimeTraveller) -> bool:
@@ -42,6 +42,18 @@ def has_work(session: Session, traveller: TimeTraveller) -> bool:
     return upcoming is not None and planning.scheduled_run_time(session, schedule, upcoming) <= frozen
 
 
+def _due_runs(session: Session, schedule_id: uuid.UUID, frozen: dt.datetime, tried: set[uuid.UUID]) -> list[BillingRun]:
+    """The schedule's runs due by ``frozen`` still to execute in this pass, in drafting order: a SCHEDULED run
+    always goes (even one run already, when a manual execution re-opened it meanwhile); a run that failed in
+    this pass (``tried``) waits for the next one."""
+    return [
+        r
+        for r in run_repo.runs_of(session, schedule_id)
+        if r.scheduled_run_time <= frozen
+        and (r.status == RunStatus.SCHEDULED or (r.status == RunStatus.FAILED and r.id not in tried))
+    ]
+
+
 def _next_run(traveller_id: uuid.UUID, skip: set[uuid.UUID]) -> tuple[uuid.UUID | None, dt.datetime | None]:
     """Materialise what is due at the frozen time and pick the earliest run still to execute."""
     with unit_of_work() as session:
@@ -52,14 +64,7 @@ def _next_run(traveller_id: uuid.UUID, skip: set[uuid.UUID]) -> tuple[uuid.UUID 
         if schedule is None:
             return None, None
         frozen = traveller.frozen_time
-        candidates = [
-            r
-            for r in run_repo.runs_of(session, schedule.id)
-            # a run that failed in this pass waits for the next one; a SCHEDULED run always goes (even one run
-            # already, when a manual execution re-opened it meanwhile)
-            if r.scheduled_run_time <= frozen
-            and (r.status == RunStatus.SCHEDULED or (r.status == RunStatus.FAILED and r.id not in skip))
-        ]
+        candidates = _due_runs(session, schedule.id, frozen, skip)
         first_pending = candidates[0].scheduled_run_time if candidates else None
         # Status transitions due before the next run; then the runs that are due by then.
         planning.apply_status_transitions(session, schedule, first_pending or frozen)
@@ -68,14 +73,7 @@ def _next_run(traveller_id: uuid.UUID, skip: set[uuid.UUID]) -> tuple[uuid.UUID 
                 session, schedule, planning.last_due_date(session, schedule, frozen), Trigger.TIME_TRAVELLER
             )
             session.flush()
-        candidates = [
-            r
-            for r in run_repo.runs_of(session, schedule.id)
-            # a run that failed in this pass waits for the next one; a SCHEDULED run always goes (even one run
-            # already, when a manual execution re-opened it meanwhile)
-            if r.scheduled_run_time <= frozen
-            and (r.status == RunStatus.SCHEDULED or (r.status == RunStatus.FAILED and r.id not in skip))
-        ]
+        candidates = _due_runs(session, schedule.id, frozen, skip)
         if not candidates:
             return None, frozen
         run = candidates[0]
@@ -137,13 +135,7 @@ def _finish(traveller_id: uuid.UUID, seen_frozen: dt.datetime | None, attempted:
         if schedule is not None:
             if queue.pending_for_schedule(session, schedule.id):
                 return False
-            due = [
-                r
-                for r in run_repo.runs_of(session, schedule.id)
-                if r.scheduled_run_time <= traveller.frozen_time
-                and (r.status == RunStatus.SCHEDULED or (r.status == RunStatus.FAILED and r.id not in attempted))
-            ]
-            if due:
+            if _due_runs(session, schedule.id, traveller.frozen_time, attempted):
                 return False
             planning.apply_status_transitions(session, schedule, traveller.frozen_time)
         traveller.status = TravellerStatus.READY

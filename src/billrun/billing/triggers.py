@@ -137,7 +137,7 @@ def execute_schedule(
 
 def reopen_completed(run_id: uuid.UUID | None) -> None:
     """Re-open a COMPLETED run so that the next execution re-computes it (manual executions bypass the
-    "nothing to do" check, SPEC §6.4). FINAL/SENT invoices stay untouched by ``persist_run``."""
+    "nothing to do" check, SPEC §6.4). FINAL/SENT invoices stay untouched (only linked)."""
     if run_id is None:
         return
     with unit_of_work() as session:

@@ -254,6 +254,7 @@ def compute_invoice(
     lines: list[InvoiceLine] = []
 
     def add(
+        *,
         kind: str,
         title: str,
         description: str | None,
@@ -303,39 +304,39 @@ def compute_invoice(
             description = "; ".join([d for d in [description, *w.messages] if d])
         service = w.item.window if w.item.kind == ItemKind.ON_DEMAND else w.item.service
         add(
-            w.line.kind,
-            w.line.title,
-            description,
-            w.line.quantity,
-            w.line.rate,
-            w.line.rate_display,
-            w.discount_total,
-            w.rounded - w.discount_total,
-            price.id,
-            price.id,
-            price.product_id,
-            service,
-            w.line.tier,
-            w.line.detail,
-            w.line.derivation,
+            kind=w.line.kind,
+            title=w.line.title,
+            description=description,
+            quantity=w.line.quantity,
+            rate=w.line.rate,
+            display=w.line.rate_display,
+            discount_total=w.discount_total,
+            net=w.rounded - w.discount_total,
+            tax_price_id=price.id,
+            price_id=price.id,
+            product_id=price.product_id,
+            service=service,
+            tier=w.line.tier,
+            detail=w.line.detail,
+            derivation=w.line.derivation,
         )
     for d in discount_lines:
         if d.share == 0:
             continue
         first_price = schedule.prices[d.first.item.price_id or ""]
         add(
-            "DISCOUNT",
-            d.title,
-            None,
-            Fraction(1),
-            -Fraction(d.share),
-            "ABSOLUTE",
-            Decimal(0),
-            -d.share,
-            first_price.id,
-            None,
-            first_price.product_id,
-            d.first.item.service,
+            kind="DISCOUNT",
+            title=d.title,
+            description=None,
+            quantity=Fraction(1),
+            rate=-Fraction(d.share),
+            display="ABSOLUTE",
+            discount_total=Decimal(0),
+            net=-d.share,
+            tax_price_id=first_price.id,  # taxed as the first price it discounts
+            price_id=None,
+            product_id=first_price.product_id,
+            service=d.first.item.service,
         )
     for item in items:
         if item.kind != ItemKind.TRUE_UP:
@@ -347,18 +348,18 @@ def compute_invoice(
         covered = minimum_prices(schedule, item.phase_index, item.minimum_index)
         first_price = schedule.prices[covered[0]]
         add(
-            "MINIMUM_TRUE_UP",
-            "True-up charge",
-            None,
-            Fraction(1),
-            Fraction(amount),
-            "ABSOLUTE",
-            Decimal(0),
-            amount,
-            first_price.id,
-            None,
-            first_price.product_id,
-            item.service,
+            kind="MINIMUM_TRUE_UP",
+            title="True-up charge",
+            description=None,
+            quantity=Fraction(1),
+            rate=Fraction(amount),
+            display="ABSOLUTE",
+            discount_total=Decimal(0),
+            net=amount,
+            tax_price_id=first_price.id,
+            price_id=None,
+            product_id=first_price.product_id,
+            service=item.service,
             derivation={
                 "minimum": str(schedule.phases[item.phase_index].minimums[item.minimum_index].amount),
                 "prorationNumerator": item.service.days,

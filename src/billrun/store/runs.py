@@ -361,8 +361,9 @@ def deprecate_runs(session: Session, run_ids: Sequence[uuid.UUID], now: dt.datet
 
 @dataclass(frozen=True)
 class Completion:
-    """A chunk run's side of step 2 (SPEC §6.3), as :func:`billrun.billing.execution.mark_completed` sets it
-    on one run."""
+    """A run's side of step 2 (SPEC §6.3): COMPLETED, linked to its invoice, lease released. A run without an
+    invoice, or only linked to one it did not compute (``keep_details``: a FINAL one), keeps its billing dates
+    and warnings."""
 
     run_id: uuid.UUID
     invoice_id: uuid.UUID | None
@@ -371,11 +372,12 @@ class Completion:
     billing_start_date: dt.date | None = None
     billing_end_date: dt.date | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
+    keep_details: bool = False
 
 
 def complete_many(session: Session, done: Sequence[Completion], now: dt.datetime) -> None:
-    """Mark many runs COMPLETED in one statement (an ORM flush sends one UPDATE per run). Runs without an
-    invoice keep their billing dates, as :func:`mark_completed` leaves them."""
+    """Mark runs COMPLETED in one statement (an ORM flush sends one UPDATE per run): the only writer of a
+    COMPLETED run."""
     if not done:
         return
     session.execute(
@@ -383,12 +385,13 @@ def complete_many(session: Session, done: Sequence[Completion], now: dt.datetime
             "UPDATE billing_runs AS r SET status = 'COMPLETED', invoice_id = v.invoice_id, "
             "completed_at = v.completed_at, lease_expires_at = NULL, next_retry_at = NULL, last_error = NULL, "
             "updated_at = :now, trigger = v.trigger, "
-            "billing_start_date = CASE WHEN v.invoice_id IS NULL THEN r.billing_start_date ELSE v.start_date END, "
-            "billing_end_date = CASE WHEN v.invoice_id IS NULL THEN r.billing_end_date ELSE v.end_date END, "
-            "warnings = CASE WHEN v.invoice_id IS NULL THEN r.warnings ELSE v.warnings END "
+            "billing_start_date = CASE WHEN v.keep THEN r.billing_start_date ELSE v.start_date END, "
+            "billing_end_date = CASE WHEN v.keep THEN r.billing_end_date ELSE v.end_date END, "
+            "warnings = CASE WHEN v.keep THEN r.warnings ELSE v.warnings END "
             "FROM unnest(CAST(:ids AS uuid[]), CAST(:invoices AS uuid[]), CAST(:completed AS timestamptz[]), "
             "CAST(:triggers AS text[]), CAST(:starts AS date[]), CAST(:ends AS date[]), "
-            "CAST(:warnings AS jsonb[])) AS v(id, invoice_id, completed_at, trigger, start_date, end_date, warnings) "
+            "CAST(:warnings AS jsonb[]), CAST(:keep AS boolean[])) "
+            "AS v(id, invoice_id, completed_at, trigger, start_date, end_date, warnings, keep) "
             "WHERE r.id = v.id"
         ),
         {
@@ -400,6 +403,7 @@ def complete_many(session: Session, done: Sequence[Completion], now: dt.datetime
             "starts": [d.billing_start_date for d in done],
             "ends": [d.billing_end_date for d in done],
             "warnings": [jsonutil.dumps(d.warnings) for d in done],
+            "keep": [d.keep_details or d.invoice_id is None for d in done],
         },
     )
 
