@@ -98,14 +98,6 @@ def runs_of(session: Session, schedule_id: uuid.UUID, up_to: dt.date | None = No
     return list(session.execute(stmt.order_by(BillingRun.intended_drafting_date)).scalars())
 
 
-def run_for_date(session: Session, schedule_id: uuid.UUID, drafting_date: dt.date) -> BillingRun | None:
-    return session.execute(
-        select(BillingRun).where(
-            BillingRun.billing_schedule_id == schedule_id, BillingRun.intended_drafting_date == drafting_date
-        )
-    ).scalar()
-
-
 def lock_run(session: Session, run_id: uuid.UUID) -> BillingRun | None:
     return session.execute(select(BillingRun).where(BillingRun.id == run_id).with_for_update()).scalar()
 
@@ -336,18 +328,6 @@ def claim_due(
     ).all()
     # RETURNING has no order: chunks keep a schedule's runs together and in date order
     return [(r[0], r[1]) for r in sorted(returned, key=lambda r: (r[1], r[2]))]
-
-
-def live_invoice(session: Session, schedule_id: uuid.UUID, drafting_date: dt.date, lock: bool = True) -> Invoice | None:
-    """The non-VOIDED invoice of (schedule, drafting date), if any."""
-    stmt = select(Invoice).where(
-        Invoice.billing_schedule_id == schedule_id,
-        Invoice.drafting_date == drafting_date,
-        Invoice.status != InvoiceStatus.VOIDED,
-    )
-    if lock:
-        stmt = stmt.with_for_update(key_share=True)  # a recalculation request may still reference it meanwhile
-    return session.execute(stmt).scalar()
 
 
 def deprecate_runs(session: Session, run_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:

@@ -32,11 +32,6 @@ from billrun.store.models import (
 )
 
 
-def phases_of(session: Session, schedule_id: uuid.UUID) -> list[SchedulePhase]:
-    query = select(SchedulePhase).where(SchedulePhase.billing_schedule_id == schedule_id)
-    return list(session.execute(query.order_by(SchedulePhase.position)).scalars())
-
-
 @dataclass
 class ScheduleRows:
     """The stored rows behind a set of schedules' calculations. Per-schedule tables are plain rows grouped by
