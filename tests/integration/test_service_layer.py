@@ -209,3 +209,89 @@ def test_listing_schedules_runs_the_same_statements_for_one_or_many(
         seed_fixed_schedule(app_client)
     assert listed() == 5
     assert len(statements) == one, "the page's related rows must be read with one query per table"
+
+
+def test_invoice_lifecycle_refuses_by_status_and_numbers_without_gaps(database_url: str) -> None:
+    from billrun.billing import lifecycle
+    from billrun.billing.errors import TransitionRefused
+    from billrun.domain.statuses import PaymentStatus
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import Account, Customer, Invoice
+
+    account_id, _ = _schedule()
+    with unit_of_work() as s:
+        customer = s.query(Customer).filter(Customer.account_id == account_id).one()
+        now = dt.datetime.now(dt.UTC)
+        invoice = Invoice(
+            account_id=account_id,
+            customer_id=customer.id,
+            currency="GBP",
+            status="DRAFT",
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(invoice)
+        s.flush()
+        lifecycle.edit_document(invoice, {"memo": "thanks"})
+        with pytest.raises(TransitionRefused) as unpaid:
+            lifecycle.set_payment_status(invoice, PaymentStatus.PAID)  # a DRAFT is not issued
+        assert (unpaid.value.code, unpaid.value.key) == ("invalidStatusTransition", "status")
+        lifecycle.apply_action(s, invoice, "finalize")
+        account = s.get(Account, account_id)
+        assert account is not None
+        assert invoice.status == "FINAL" and invoice.invoice_number == f"{account.invoice_number_prefix}000001"
+        with pytest.raises(TransitionRefused):
+            lifecycle.edit_document(invoice, {"memo": "too late"})
+        lifecycle.set_payment_status(invoice, PaymentStatus.PAID)
+        with pytest.raises(TransitionRefused):
+            lifecycle.apply_action(s, invoice, "void")  # a paid invoice is not voided
+        assert (invoice.memo, invoice.payment_status) == ("thanks", "PAID")
+
+
+def test_alias_and_tax_status_changes_queue_a_recalculation_only_when_they_change_something(
+    database_url: str, recorded: Recording
+) -> None:
+    from billrun.billing import customers
+    from billrun.billing.errors import Refused
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import Customer, Invoice, RecalculationRequest
+
+    account_id, schedule_id = _schedule("ACTIVE")
+
+    def customer_of(s: Any) -> Customer:
+        return s.query(Customer).filter(Customer.account_id == account_id).one()
+
+    def queued(s: Any) -> list[uuid.UUID]:
+        return [r.invoice_id for r in s.query(RecalculationRequest).filter_by(account_id=account_id)]
+
+    with unit_of_work() as s:
+        draft = Invoice(
+            account_id=account_id,
+            customer_id=customer_of(s).id,
+            billing_schedule_id=schedule_id,
+            drafting_date=dt.date(2024, 2, 1),
+            currency="GBP",
+            status="DRAFT",
+            created_at=dt.datetime.now(dt.UTC),
+            updated_at=dt.datetime.now(dt.UTC),
+        )
+        s.add(draft)
+        s.flush()
+        draft_id = draft.id
+    with unit_of_work() as s:
+        customer = customer_of(s)
+        customers.set_tax_status(s, customer, customer.tax_status)  # unchanged: nothing to recalculate
+        assert queued(s) == []
+    assert recorded.sent == []
+    with unit_of_work() as s:
+        customers.set_tax_status(s, customer_of(s), "TAX_EXEMPT")
+        assert queued(s) == [draft_id] and recorded.sent == []
+    assert recorded.sent == [("drain", None)]  # once committed
+    with pytest.raises(Refused) as reused, unit_of_work() as s:
+        customer = customer_of(s)
+        customers.add_alias(s, customer, "acme-eu", None)
+        customers.add_alias(s, customer, "acme-eu", None)
+    assert reused.value.key == "value"
+    assert recorded.sent == [("drain", None)]  # the refused transaction enqueued nothing
+    with unit_of_work() as s:
+        assert customer_of(s).tax_status == "TAX_EXEMPT"

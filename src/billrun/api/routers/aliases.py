@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billrun.api.errors import FieldError, conflict, not_found, validation_error
+from billrun.api.errors import FieldError, not_found, validation_error
 from billrun.api.http import (
     Caller,
     Query,
@@ -22,9 +22,7 @@ from billrun.api.http import (
 from billrun.api.listing import list_page
 from billrun.api.routers.customers import check_alias
 from billrun.api.serialize import ts
-from billrun.billing import recalculation
-from billrun.billing.clock import real_now
-from billrun.store import customers as repo
+from billrun.billing import customers
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Customer, CustomerAlias
@@ -76,11 +74,7 @@ def create_alias(request: Request, raw: bytes = Depends(raw_body), who: Caller =
         if errors:
             raise validation_error(errors)
         assert customer is not None
-        alias = repo.add_alias(s, who.account_id, customer.id, value, label)
-        if alias is None:
-            raise conflict(f"alias {value!r} is already in use (deleted aliases are never reusable)", key="value")
-        recalculation.request_for_customers(s, who.account_id, [customer.id])
-        return 201, alias_json(alias)
+        return 201, alias_json(customers.add_alias(s, customer, value, label))
 
     return run_mutation(request, who, raw, action)
 
@@ -120,8 +114,7 @@ def delete_alias(
         alias = owned(s, CustomerAlias, who.account_id, alias_id, lock=True)
         if alias is None or alias.deleted_at is not None:
             raise not_found("customer alias")
-        alias.deleted_at = real_now()
-        recalculation.request_for_customers(s, who.account_id, [alias.customer_id])
+        customers.delete_alias(s, alias)
         return 200, alias_json(alias)
 
     return run_mutation(request, who, raw, action)

@@ -25,7 +25,7 @@ from billrun.api.http import (
 from billrun.api.listing import list_page
 from billrun.api.serialize import ident, ts
 from billrun.api.serialize import integration_ids as integration_ids_json
-from billrun.billing import recalculation
+from billrun.billing import customers
 from billrun.billing.clock import real_now
 from billrun.billing.invoicing import customer_emails
 from billrun.domain.statuses import CatalogStatus
@@ -240,9 +240,9 @@ def list_customers(request: Request, who: Caller = Depends(caller)) -> Response:
     return list_page(page, stmt, Customer.created_at, Customer.id, serialize_rows=_serialize_with_aliases)
 
 
-def _serialize_with_aliases(s: Session, customers: list[Customer]) -> list[dict[str, Any]]:
-    aliases = repo.alias_values_many(s, [c.id for c in customers])
-    return [customer_json(c, aliases[c.id]) for c in customers]
+def _serialize_with_aliases(s: Session, rows: list[Customer]) -> list[dict[str, Any]]:
+    aliases = repo.alias_values_many(s, [c.id for c in rows])
+    return [customer_json(c, aliases[c.id]) for c in rows]
 
 
 @router.get("/customers/by-alias/{alias}")
@@ -273,7 +273,6 @@ def update_customer(
     customer_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
     body = parse_json(raw)
-    affected: list[uuid.UUID] = []
 
     def action(s: Session) -> tuple[int, Any]:
         customer = owned(s, Customer, who.account_id, customer_id, lock=True)
@@ -287,11 +286,7 @@ def update_customer(
             customer.address = address(v, "address", required=True) or customer.address
         if "contacts" in v.body:
             customer.contacts = _keep_identity(customer.contacts, _contacts(v))
-        if "taxStatus" in v.body:
-            status = v.enum("taxStatus", TAX_STATUSES)
-            if status and status != customer.tax_status:
-                customer.tax_status = status
-                affected.append(customer.id)
+        tax_status = v.enum("taxStatus", TAX_STATUSES) if "taxStatus" in v.body else None
         if "integrationIds" in v.body:
             customer.integration_ids = integration_ids(v)
         for key, column in (("url", "url"), ("domain", "domain"), ("label", "label")):
@@ -301,9 +296,9 @@ def update_customer(
             customer.parent_id = _check_parent(s, who, v, customer.id)
         customer.sequence_fields = _sequence_fields(v, customer.sequence_fields)
         v.raise_if_errors()
+        if tax_status is not None:
+            customers.set_tax_status(s, customer, tax_status)
         customer.updated_at = real_now()
-        if affected:
-            recalculation.request_for_customers(s, who.account_id, affected)
         return 200, customer_json(customer, repo.alias_values(s, customer.id))
 
     return run_mutation(request, who, raw, action)
