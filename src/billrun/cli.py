@@ -305,13 +305,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     migrate.upgrade("head")
     try:
-        summary = run_manual(args.schedule, args.date, progress=not args.quiet)
+        summary = run_manual(args.schedule, args.date, None if args.quiet else _progress_bar)
     except Refused as exc:
         raise UserError(f"schedule {args.schedule}: {exc}") from None
+    if not args.quiet:
+        sys.stderr.write("\n")
     print(json.dumps(summary))
     for refusal in summary["refused"]:
         sys.stderr.write(f"error: {refusal}\n")
     return 0 if summary["failures"] == 0 and not summary["refused"] else 1
+
+
+def _progress_bar(done: int, total: int, width: int = 30) -> None:
+    filled = width * done // total if total else width
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs")
+    sys.stderr.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:

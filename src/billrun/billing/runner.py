@@ -1,10 +1,11 @@
-"""``billrun run``: the manual trigger executed in the calling process, with progress and a summary."""
+"""``billrun run``: the manual trigger executed in the calling process, reporting progress to the caller and
+returning a summary."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from billrun.billing import triggers
@@ -16,12 +17,11 @@ from billrun.store import schedules as schedule_repo
 from billrun.store.db import unit_of_work
 
 
-def _bar(done: int, total: int, width: int = 30) -> str:
-    filled = width * done // total if total else width
-    return f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs"
-
-
-def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: bool = True) -> dict[str, Any]:
+def run_manual(
+    schedule_id: uuid.UUID | None,
+    as_of: dt.date | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Bill one schedule (a refusal, e.g. an unknown id or a date after the schedule's today, raises
     :class:`~billrun.billing.errors.Refused`) or every active schedule (refusals are listed in the summary)."""
     planned: list[list[uuid.UUID]] = []
@@ -54,11 +54,8 @@ def run_manual(schedule_id: uuid.UUID | None, as_of: dt.date | None, progress: b
                 deferred += 1
             if outcome.invoice_id:
                 invoices.add(outcome.invoice_id)
-        if progress:
-            sys.stderr.write(_bar(done, len(run_ids)))
-            sys.stderr.flush()
-    if progress:
-        sys.stderr.write("\n")
+        if progress is not None:
+            progress(done, len(run_ids))  # runs done, runs planned
     return {
         "schedules": len(schedules),
         "runs": len(run_ids),
