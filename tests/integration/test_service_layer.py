@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -295,3 +296,93 @@ def test_alias_and_tax_status_changes_queue_a_recalculation_only_when_they_chang
     assert recorded.sent == [("drain", None)]  # the refused transaction enqueued nothing
     with unit_of_work() as s:
         assert customer_of(s).tax_status == "TAX_EXEMPT"
+
+
+def test_a_tax_rate_in_use_publishes_versions_that_recalculate_and_is_never_deleted(
+    database_url: str, recorded: Recording
+) -> None:
+    from billrun.billing import tax_rates
+    from billrun.billing.errors import Refused
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import (
+        Customer,
+        Invoice,
+        Price,
+        Product,
+        RecalculationRequest,
+        ScheduleTaxRate,
+        TaxRate,
+        TaxRateVersion,
+    )
+
+    account_id, schedule_id = _schedule("ACTIVE")
+    now = dt.datetime.now(dt.UTC)
+    with unit_of_work() as s:
+        customer = s.query(Customer).filter(Customer.account_id == account_id).one()
+        product = Product(account_id=account_id, name="Seats", created_at=now, updated_at=now)
+        rate = TaxRate(account_id=account_id, created_at=now, updated_at=now)
+        s.add_all([product, rate])
+        s.flush()
+        first = TaxRateVersion(
+            account_id=account_id,
+            tax_rate_id=rate.id,
+            version=1,
+            name="VAT",
+            invoice_name="VAT",
+            invoice_short_name="VAT",
+            amount=Decimal("0.2"),
+            country="GB",
+        )
+        price = Price(
+            account_id=account_id,
+            product_id=product.id,
+            name="Seats",
+            currency="GBP",
+            structure={"pricingType": "FIXED", "price": "10"},
+            billing_frequency="MONTHLY",
+            billing_type="IN_ARREARS",
+            created_at=now,
+            updated_at=now,
+        )
+        s.add_all([first, price])
+        s.flush()
+        s.add(
+            ScheduleTaxRate(
+                billing_schedule_id=schedule_id, price_id=price.id, account_id=account_id, tax_rate_id=rate.id
+            )
+        )
+        draft = Invoice(
+            account_id=account_id,
+            customer_id=customer.id,
+            billing_schedule_id=schedule_id,
+            drafting_date=dt.date(2024, 2, 1),
+            currency="GBP",
+            status="DRAFT",
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(draft)
+        s.flush()
+        rate_id, draft_id = rate.id, draft.id
+    fields = {
+        "name": "VAT",
+        "invoice_name": "VAT",
+        "invoice_short_name": "VAT",
+        "amount": Decimal("0.25"),
+        "country": "GB",
+    }
+    with unit_of_work() as s:
+        rate = s.get(TaxRate, rate_id, with_for_update=True)
+        latest = s.query(TaxRateVersion).filter_by(tax_rate_id=rate_id).one()
+        assert rate is not None
+        assert tax_rates.publish_version(s, rate, latest, fields).version == 2
+    with unit_of_work() as s:
+        assert [r.invoice_id for r in s.query(RecalculationRequest).filter_by(account_id=account_id)] == [draft_id]
+    assert recorded.sent == [("drain", None)]
+    with pytest.raises(Refused) as in_use, unit_of_work() as s:
+        rate = s.get(TaxRate, rate_id, with_for_update=True)
+        assert rate is not None
+        tax_rates.delete(s, rate)
+    assert in_use.value.code == "inUse"
+    with unit_of_work() as s:
+        assert s.get(TaxRate, rate_id) is not None

@@ -3,7 +3,6 @@ published version."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -12,22 +11,19 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billrun.api.errors import conflict, not_found
+from billrun.api.errors import not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import all_items, list_page
 from billrun.api.serialize import plain, ts
-from billrun.billing import recalculation
-from billrun.store import catalog, taxes
+from billrun.billing import tax_rates
+from billrun.billing.clock import real_now
+from billrun.store import taxes
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import TaxRate, TaxRateVersion
 from billrun.validation import Fields
 
 router = APIRouter()
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def tax_rate_json(rate: TaxRate, version: TaxRateVersion) -> dict[str, Any]:
@@ -83,7 +79,7 @@ def create_tax_rate(request: Request, raw: bytes = Depends(raw_body), who: Calle
     v.raise_if_errors()
 
     def action(s: Session) -> tuple[int, Any]:
-        rate = TaxRate(account_id=who.account_id, created_at=now(), updated_at=now())
+        rate = TaxRate(account_id=who.account_id, created_at=real_now(), updated_at=real_now())
         s.add(rate)
         s.flush()
         version = TaxRateVersion(account_id=who.account_id, tax_rate_id=rate.id, version=0, **fields)
@@ -133,12 +129,7 @@ def update_tax_rate(
         v = Fields(body)
         fields = _version_fields(v, latest)
         v.raise_if_errors()
-        version = TaxRateVersion(account_id=who.account_id, tax_rate_id=rate.id, version=latest.version + 1, **fields)
-        s.add(version)
-        rate.updated_at = now()
-        s.flush()
-        recalculation.request_for_tax_rate(s, who.account_id, rate.id)
-        return 200, tax_rate_json(rate, version)
+        return 200, tax_rate_json(rate, tax_rates.publish_version(s, rate, latest, fields))
 
     return run_mutation(request, who, raw, action)
 
@@ -173,7 +164,7 @@ def archive_tax_rate(
         if rate is None:
             raise not_found("tax rate")
         rate.is_archived = True
-        rate.updated_at = now()
+        rate.updated_at = real_now()
         return 200, tax_rate_json(rate, taxes.latest_version(s, rate.id))
 
     return run_mutation(request, who, raw, action)
@@ -187,10 +178,8 @@ def delete_tax_rate(
         rate = owned(s, TaxRate, who.account_id, rate_id, lock=True)
         if rate is None:
             raise not_found("tax rate")
-        if catalog.tax_rate_in_use(s, who.account_id, rate.id):
-            raise conflict("a billing schedule or an invoice line uses this tax rate; archive it instead", "inUse")
         deleted = tax_rate_json(rate, taxes.latest_version(s, rate.id))
-        s.delete(rate)
+        tax_rates.delete(s, rate)
         return 200, deleted
 
     return run_mutation(request, who, raw, action)
