@@ -386,3 +386,44 @@ def test_a_tax_rate_in_use_publishes_versions_that_recalculate_and_is_never_dele
     assert in_use.value.code == "inUse"
     with unit_of_work() as s:
         assert s.get(TaxRate, rate_id) is not None
+
+
+def test_a_billing_transaction_holds_its_schedule_rows_from_the_start(
+    app_client: TestClient, account: dict[str, str]
+) -> None:
+    """Regression (a CI run of e29): the run's transaction took only KEY SHARE on its schedule row (inserting the
+    invoice) and upgraded it at the end (lastInvoiceId); a traveller's step queued FOR UPDATE in between, and
+    the upgrade deadlocked with it, failing the run. Now the row is locked NO KEY UPDATE before any work: a
+    writer that wants the row waits for the run instead of cutting in."""
+    from psycopg.errors import LockNotAvailable
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from billrun.billing import faults, triggers
+    from billrun.billing.execution import execute_run
+    from billrun.store.db import get_engine
+
+    schedule = seed_fixed_schedule(app_client)
+    _, run_ids = triggers.execute_schedule(uuid.UUID(schedule["id"]), dt.date(2024, 2, 1), queue=False)
+    seen: list[str] = []
+
+    def probe(stage: str, _: uuid.UUID) -> None:
+        if stage != "computed":
+            return
+        with get_engine().connect() as other:
+            try:
+                other.execute(
+                    text("SELECT 1 FROM billing_schedules WHERE id = :id FOR UPDATE NOWAIT"), {"id": schedule["id"]}
+                )
+                seen.append("free")
+            except OperationalError as exc:
+                seen.append("locked" if isinstance(exc.orig, LockNotAvailable) else repr(exc))
+            other.rollback()
+
+    faults.install(probe)
+    try:
+        outcome = execute_run(run_ids[-1])
+    finally:
+        faults.install(None)
+    assert outcome.status == "COMPLETED" and outcome.invoice_id is not None
+    assert seen == ["locked"]

@@ -119,7 +119,7 @@ def persist_claimed(
             insert_rows(session, written)
         session.flush()  # the recomputed invoices' changes first, so that the statements below have the last word
         run_repo.complete_many(session, done, real_now())
-        run_repo.set_last_invoices(session, last_invoice)
+        run_repo.set_last_invoices(session, last_invoice)  # rows locked by schedules_to_bill: no upgrade
         for run in runs:
             faults.reached("before-commit", run.id)
     for fields in billed:

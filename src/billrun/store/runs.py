@@ -423,9 +423,15 @@ def claimed_runs(session: Session, run_ids: Sequence[uuid.UUID], token: uuid.UUI
 
 
 def schedules_to_bill(session: Session, schedule_ids: Sequence[uuid.UUID]) -> list[BillingSchedule]:
+    """The schedules, locked as strongly as billing them needs (``FOR NO KEY UPDATE``: their
+    ``lastInvoiceId`` is written at the end). Taking that lock at once, not upgrading the ``KEY SHARE`` that
+    inserting their invoices takes, is what keeps a writer queued for the row (a traveller's step, a manual
+    trigger) from deadlocking with us; the advisory locks already keep two billing transactions apart."""
     query = (
         select(BillingSchedule)
         .where(one_of(BillingSchedule.id, schedule_ids))
         .options(defer(BillingSchedule.integration_ids))  # JSON that billing never reads
+        .order_by(BillingSchedule.id)
+        .with_for_update(key_share=True)
     )
     return list(session.execute(query).scalars())
