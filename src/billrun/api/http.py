@@ -25,6 +25,7 @@ from billrun import jsonutil
 from billrun.api import ratelimit
 from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, validation_error
 from billrun.api.serialize import present
+from billrun.billing.clock import real_now
 from billrun.config import get_settings
 from billrun.credentials import verify_secret
 from billrun.store import idempotency
@@ -196,7 +197,8 @@ def run_mutation(
 def _idempotent_replay(session: Session, who: Caller, key: str, fingerprint: str) -> Response | None:
     if not idempotency.try_lock(session, who.account_id, key):
         raise ApiError(409, "conflict", "a request with this Idempotency-Key is still in flight")
-    stored = idempotency.live(session, who.account_id, key, dt.timedelta(hours=get_settings().idempotency_ttl_hours))
+    ttl = dt.timedelta(hours=get_settings().idempotency_ttl_hours)
+    stored = idempotency.live(session, who.account_id, key, real_now() - ttl)
     if stored is None:
         return None
     if stored.fingerprint != fingerprint:

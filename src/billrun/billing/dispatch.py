@@ -63,8 +63,9 @@ def advance_after_commit(session: Session, traveller_id: uuid.UUID) -> None:
 
 def drain_after_commit(session: Session) -> None:
     """Drain the recalculation queue, after the debounce, once ``session`` commits."""
-    after_commit(session, _drain_soon, "recalculate_pending")
+    after_commit(session, drain_soon, "recalculate_pending")
 
 
-def _drain_soon() -> None:
+def drain_soon() -> None:
+    """Drain the recalculation queue once the debounce has passed (SPEC §5.7)."""
     dispatcher().recalculate_pending(get_settings().recalc_debounce_seconds)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from billrun import metrics
 from billrun.billing.clock import real_now, schedule_now
-from billrun.billing.dispatch import advance_after_commit, dispatcher, drain_after_commit
+from billrun.billing.dispatch import advance_after_commit, drain_after_commit, drain_soon
 from billrun.billing.invoicing import apply_draft
 from billrun.billing.loading import load_context
 from billrun.billing.rating import PermanentRunError, compute_for
@@ -217,7 +217,7 @@ def process_pending(limit: int = 500, min_age_seconds: float | None = None) -> i
     rows += [invoice_id for invoice_id in settled if invoice_id not in rows]
     _drain(rows)
     if unsettled:
-        dispatcher().recalculate_pending(get_settings().recalc_debounce_seconds)
+        drain_soon()
     return len(rows)
 
 

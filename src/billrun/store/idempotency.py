@@ -18,10 +18,11 @@ def try_lock(session: Session, account_id: uuid.UUID, key: str) -> bool:
     return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_key}).scalar())
 
 
-def live(session: Session, account_id: uuid.UUID, key: str, ttl: dt.timedelta) -> IdempotencyKey | None:
-    """The stored response under this key, unless it is older than ``ttl`` (then it is forgotten)."""
+def live(session: Session, account_id: uuid.UUID, key: str, expired_before: dt.datetime) -> IdempotencyKey | None:
+    """The stored response under this key, unless it was stored before ``expired_before`` (then it is
+    forgotten)."""
     stored = session.get(IdempotencyKey, (account_id, key))
-    if stored is None or stored.created_at >= dt.datetime.now(dt.UTC) - ttl:
+    if stored is None or stored.created_at >= expired_before:
         return stored
     session.execute(delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key))
     session.flush()
