@@ -133,14 +133,21 @@ def test_worker_logs_of_a_billing_run_are_json_with_its_ids(
         lines = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.strip()]
         return [x for x in lines if x["event"] == "billing run completed" and x["schedule_id"] == schedule["id"]]
 
+    def every_line() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.strip()]
+
+    def chunk_logged() -> bool:
+        return any(x["event"] == "billing chunk executed" and x["chunk_size"] >= 1 for x in every_line())
+
     wait_for(lambda: len(billed()) == 1, timeout=60)  # January, billed in arrears on 2024-02-01
+    # the chunk's summary is logged after its runs' lines (once the chunk is done): wait for it, not race it
+    wait_for(chunk_logged, timeout=30)
     # every line up to here parses (Celery's own "Warm shutdown" notice on stop is printed, not logged)
-    every = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.strip()]
+    every = every_line()
     assert all({"timestamp", "level", "event", "process"} <= set(x) for x in every)
     (run,) = billed()
     assert run["drafting_date"] == "2024-02-01" and run["account_id"] == account["id"]
     assert run["run_id"] and run["invoice_id"] and run["process"] == "worker"
-    assert any(x["event"] == "billing chunk executed" and x["chunk_size"] >= 1 for x in every)
 
 
 def test_the_front_door_and_offline_docs(app_client: TestClient) -> None:
