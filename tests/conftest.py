@@ -40,6 +40,9 @@ def servers() -> Iterator[dict[str, str]]:
     data_dir = Path(os.environ.get("BILLRUN_TEST_DATA_DIR") or reachable_tmp_dir("billrun-servers-"))
     # Scenario runners poll time travellers many times a minute; the rate-limit test sets its own limit.
     os.environ.setdefault("BILLRUN_DEFAULT_RATE_LIMIT_PER_MINUTE", "0")
+    # Webhook receivers in tests listen on loopback, over http; every process of the session shares one key.
+    os.environ.setdefault("BILLRUN_WEBHOOKS_ALLOW_PRIVATE", "1")
+    os.environ.setdefault("BILLRUN_SECRETS_KEY", "test-session-key-" + uuid.uuid4().hex)
     with embedded_services(data_dir):
         yield {
             "database_url": os.environ["BILLRUN_DATABASE_URL"],

@@ -255,6 +255,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     argv = ["worker", "--loglevel", args.loglevel or get_settings().log_level, "--concurrency", str(args.concurrency)]
     if args.pool:
         argv += ["--pool", args.pool]
+    if args.queues:
+        argv += ["--queues", args.queues]
     if logs.renders_json():
         argv.insert(0, "--quiet")  # Celery's banner is free text; JSON log consumers want one object per line
     app.worker_main(argv)
@@ -381,6 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--pool", default=None, choices=["prefork", "solo", "threads"], help="Celery pool")
     worker.add_argument("--loglevel", default=None, help="default BILLRUN_LOG_LEVEL")
+    worker.add_argument(
+        "--queues",
+        default=None,
+        help="comma-separated: celery (billing), webhooks (deliveries); default both",
+    )
     worker.set_defaults(func=cmd_worker)
 
     beat = sub.add_parser("beat", help="run Celery beat (one tick every BILLRUN_TICK_SECONDS)")

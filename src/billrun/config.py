@@ -65,6 +65,19 @@ class Settings(BaseSettings):
         default=None, description="When set, GET /metrics requires 'Authorization: Bearer <token>'."
     )
 
+    # Webhooks (billrun.webhooks, billing.webhook_delivery).
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Deliver to http:// and to private, loopback and link-local addresses (tests, local development).",
+    )
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="Per delivery attempt.")
+    secrets_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Encrypts webhook signing secrets at rest; every process must share it. Unset: a key file "
+        "under BILLRUN_DATA_DIR, made on first use (one machine only).",
+    )
+
     # Logging (billrun.logs): one setup for every process.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] | None = Field(

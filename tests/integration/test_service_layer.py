@@ -34,6 +34,9 @@ class Recording:
     def recalculate_pending(self, delay_seconds: float = 0) -> None:
         self.sent.append(("drain", None))
 
+    def deliver_webhooks(self, delay_seconds: float = 0) -> None:
+        self.sent.append(("deliver", None))
+
     def queue_was_lost(self) -> bool:
         return False
 

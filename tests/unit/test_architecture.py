@@ -100,6 +100,8 @@ FORBIDDEN = {
     "billrun.ingest": ("billrun.worker", "billrun.api"),  # ingestion may ask billing to recalculate
     "billrun.billing": ("billrun.ingest", "billrun.worker", "billrun.api"),
     "billrun.worker": ("billrun.api",),
+    "billrun.views": ("billrun.billing", "billrun.ingest", "billrun.worker", "billrun.api"),
+    "billrun.webhooks": ("billrun.store", "billrun.billing", "billrun.ingest", "billrun.worker", "billrun.api"),
 }
 
 
@@ -145,6 +147,9 @@ def test_no_status_literal_outside_the_enums_module() -> None:
             statuses.TravellerStatus,
             statuses.ExecutionStatus,
             statuses.CatalogStatus,
+            statuses.DeliveryStatus,
+            statuses.EndpointStatus,
+            statuses.EventType,
         )
         for member in enum
     }

@@ -37,6 +37,7 @@ from billrun.api.routers import (
     schedules,
     tax_rates,
     usage_metrics,
+    webhooks,
 )
 from billrun.billing.errors import Invalid, NotFound, Refused, Unbillable
 from billrun.config import get_settings
@@ -80,6 +81,7 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         invoices,
         invoice_lines,
         billing,
+        webhooks,
     ):
         app.include_router(module.router, prefix="/api")
     schemas.install(app)

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from billrun import jsonutil
 from billrun.api import ratelimit
 from billrun.api.errors import ApiError, FieldError, field_error, unauthorized, validation_error
-from billrun.api.serialize import present
 from billrun.billing.clock import real_now
 from billrun.config import get_settings
 from billrun.credentials import verify_secret
@@ -33,6 +32,7 @@ from billrun.store.accounts import credential
 from billrun.store.db import unit_of_work
 from billrun.store.models import Account, IdempotencyKey
 from billrun.validation import parse_date, parse_timestamp
+from billrun.views.serialize import present
 
 API_VERSION = "2024-07-30"
 #: Versions a client may ask for (SPEC §3.2): the 2024-07-30 shapes are served, except where an older

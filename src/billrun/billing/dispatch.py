@@ -22,6 +22,8 @@ class Dispatcher(Protocol):
 
     def recalculate_pending(self, delay_seconds: float = 0) -> None: ...
 
+    def deliver_webhooks(self, delay_seconds: float = 0) -> None: ...
+
     def queue_was_lost(self) -> bool:
         """True once after the broker lost its queued tasks (restarted empty): what was handed out must be
         handed out again now, not when its hand-out mark expires."""
@@ -38,6 +40,9 @@ class NoDispatcher:
         return None
 
     def recalculate_pending(self, delay_seconds: float = 0) -> None:
+        return None
+
+    def deliver_webhooks(self, delay_seconds: float = 0) -> None:
         return None
 
     def queue_was_lost(self) -> bool:
@@ -69,3 +74,8 @@ def drain_after_commit(session: Session) -> None:
 def drain_soon() -> None:
     """Drain the recalculation queue once the debounce has passed (SPEC §5.7)."""
     dispatcher().recalculate_pending(get_settings().recalc_debounce_seconds)
+
+
+def deliver_after_commit(session: Session) -> None:
+    """Deliver the webhook events ``session`` wrote, once it commits (the tick sweeps what this loses)."""
+    after_commit(session, lambda: dispatcher().deliver_webhooks(), "deliver_webhooks")

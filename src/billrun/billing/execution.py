@@ -12,13 +12,15 @@ import uuid
 import structlog
 
 from billrun import metrics
+from billrun.billing import outbox
 from billrun.billing.clock import real_now
 from billrun.billing.persist import Outcome, persist_claimed
 from billrun.billing.rating import PermanentRunError
 from billrun.config import get_settings
-from billrun.domain.statuses import ExecutionStatus, RunStatus, Trigger
+from billrun.domain.statuses import EventType, ExecutionStatus, RunStatus, Trigger
 from billrun.store import runs as run_repo
 from billrun.store.db import connection_lost, unit_of_work
+from billrun.views.runs import run_json
 
 log = structlog.get_logger(__name__)
 RETRY_BACKOFF = [
@@ -104,6 +106,7 @@ def record_failure(
         else:
             run.next_retry_at = now + RETRY_BACKOFF[attempt - 1]
         run.updated_at = now
+        outbox.publish(session, run.account_id, EventType.BILLING_RUN_FAILED, run_json(run))
         log.error(
             "billing run failed",
             run_id=str(run.id),

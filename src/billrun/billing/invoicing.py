@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from billrun import ENGINE_VERSION
+from billrun.billing import outbox
 from billrun.billing.loading import ScheduleContext, SqlRatingData, metric_json, price_snapshot
 from billrun.domain.invoice import InvoiceDraft
 from billrun.domain.money import plain_decimal, round_money
-from billrun.domain.statuses import InvoiceStatus
+from billrun.domain.statuses import EventType, InvoiceStatus
 from billrun.ids import uuid7
 from billrun.store import invoices as invoice_repo
 from billrun.store import runs as run_repo
@@ -30,6 +31,7 @@ from billrun.store.models import (
     InvoiceLineItem,
     InvoiceLineItemGroup,
 )
+from billrun.views.invoices import one_invoice_json
 
 
 def customer_emails(contacts: list[dict[str, Any]]) -> list[str]:
@@ -327,6 +329,9 @@ def apply_draft(
     manual = invoice_repo.lines_of(session, invoice.id)
     if draft.is_empty and not manual:
         run_repo.unlink_invoice(session, invoice.id)
+        outbox.publish(
+            session, invoice.account_id, EventType.INVOICE_DELETED, one_invoice_json(session, invoice), invoice.id
+        )
         session.delete(invoice)
         session.flush()
         return False
@@ -338,6 +343,13 @@ def apply_draft(
         flag_modified(invoice, column)
     session.flush()  # the invoice row exists (and holds its new totals) before its lines reference it
     insert_rows(session, [rows])
+    outbox.publish(
+        session,
+        invoice.account_id,
+        EventType.INVOICE_RECALCULATED,
+        lambda: one_invoice_json(session, invoice),
+        invoice.id,
+    )
     return True
 
 

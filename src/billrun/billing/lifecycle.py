@@ -8,14 +8,23 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billrun.billing import recalculation
+from billrun.billing import outbox, recalculation
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.errors import TransitionRefused
-from billrun.domain.statuses import ISSUED, LIVE_EDITABLE, InvoiceStatus, PaymentStatus
+from billrun.domain.statuses import ISSUED, LIVE_EDITABLE, EventType, InvoiceStatus, PaymentStatus
 from billrun.store import invoices as invoice_repo
 from billrun.store import runs as run_repo
 from billrun.store.models import Account, BillingSchedule, Invoice
+from billrun.views.invoices import one_invoice_json
 
+#: What each action reports (finalize-and-send does both).
+EVENTS = {
+    "finalize": (EventType.INVOICE_FINALIZED,),
+    "send": (EventType.INVOICE_SENT,),
+    "finalize-and-send": (EventType.INVOICE_FINALIZED, EventType.INVOICE_SENT),
+    "void": (EventType.INVOICE_VOIDED,),
+    "draft": (),
+}
 TRANSITIONS = {
     "finalize": ({InvoiceStatus.DRAFT}, InvoiceStatus.FINAL),
     "send": ({InvoiceStatus.FINAL}, InvoiceStatus.SENT),
@@ -58,6 +67,8 @@ def apply_action(session: Session, invoice: Invoice, action: str) -> None:
         invoice.invoice_number = next_invoice_number(session, account)
     invoice.status = target
     invoice.updated_at = real_now()
+    for event in EVENTS[action]:
+        outbox.publish(session, invoice.account_id, event, lambda: one_invoice_json(session, invoice), invoice.id)
 
 
 def _payment_terms(session: Session, invoice: Invoice, account: Account) -> int:
@@ -75,6 +86,9 @@ def delete_invoice(session: Session, invoice: Invoice) -> None:
     if invoice.status not in LIVE_EDITABLE:
         raise TransitionRefused(invoice.status, "delete")
     run_repo.unlink_invoice(session, invoice.id)
+    outbox.publish(
+        session, invoice.account_id, EventType.INVOICE_DELETED, one_invoice_json(session, invoice), invoice.id
+    )
     session.delete(invoice)
 
 

@@ -12,13 +12,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billrun.billing import outbox
 from billrun.billing.clock import real_now
 from billrun.billing.errors import Refused, TransitionRefused
 from billrun.billing.invoicing import customer_emails
 from billrun.domain.money import round_money
-from billrun.domain.statuses import InvoiceStatus
+from billrun.domain.statuses import EventType, InvoiceStatus
 from billrun.store import invoices as repo
 from billrun.store.models import Customer, Invoice, InvoiceLineItem, InvoiceLineItemGroup
+from billrun.views.invoices import one_invoice_json
 
 ZERO = Decimal(0)
 
@@ -165,4 +167,7 @@ def create_invoice(
     )
     session.add(invoice)
     session.flush()
+    outbox.publish(
+        session, invoice.account_id, EventType.INVOICE_DRAFTED, lambda: one_invoice_json(session, invoice), invoice.id
+    )
     return invoice

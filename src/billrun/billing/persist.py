@@ -17,17 +17,18 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from billrun.billing import faults
+from billrun.billing import faults, outbox
 from billrun.billing.clock import real_now
 from billrun.billing.invoicing import DraftRows, apply_draft, draft_rows, insert_rows, invoice_values
 from billrun.billing.loading import load_contexts
 from billrun.billing.rating import Prefetched, compute_for, prefetch
 from billrun.config import get_settings
-from billrun.domain.statuses import LIVE_EDITABLE, ExecutionStatus, InvoiceStatus
+from billrun.domain.statuses import LIVE_EDITABLE, EventType, ExecutionStatus, InvoiceStatus
 from billrun.store import runs as run_repo
-from billrun.store.bulk import copy_mapped
+from billrun.store.bulk import copy_mapped, with_defaults
 from billrun.store.db import unit_of_work
 from billrun.store.models import Invoice
+from billrun.views.invoices import invoices_json
 
 log = structlog.get_logger(__name__)
 
@@ -115,8 +116,10 @@ def persist_claimed(
                 }
             )
         if new_invoices:
+            new_invoices = with_defaults(Invoice, new_invoices)
             copy_mapped(session, Invoice, new_invoices)
             insert_rows(session, written)
+            _publish_drafted(session, new_invoices)
         session.flush()  # the recomputed invoices' changes first, so that the statements below have the last word
         run_repo.complete_many(session, done, real_now())
         run_repo.set_last_invoices(session, last_invoice)  # rows locked by schedules_to_bill: no upgrade
@@ -127,6 +130,15 @@ def persist_claimed(
     for run_id in outcomes:
         faults.reached("after-commit", run_id)
     return outcomes
+
+
+def _publish_drafted(session: Session, rows: list[dict[str, Any]]) -> None:
+    """``invoice.drafted`` for each new invoice, rendered (only if someone subscribed) from the rows just
+    written, with one query for the page's customers, as ``GET /invoices`` renders a page."""
+    made = [Invoice(**row) for row in rows]  # transient: never added to the session
+    rendered = outbox.once(lambda: {i.id: body for i, body in zip(made, invoices_json(session, made), strict=True)})
+    for invoice in made:
+        outbox.publish(session, invoice.account_id, EventType.INVOICE_DRAFTED, rendered(invoice.id), invoice.id)
 
 
 def _over_existing(

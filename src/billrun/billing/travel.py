@@ -13,14 +13,15 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from billrun.billing import lifecycle, planning, recalculation
+from billrun.billing import lifecycle, outbox, planning, recalculation
 from billrun.billing.clock import real_now
 from billrun.billing.execution import execute_run
-from billrun.domain.statuses import ExecutionStatus, RunStatus, ScheduleStatus, TravellerStatus, Trigger
+from billrun.domain.statuses import EventType, ExecutionStatus, RunStatus, ScheduleStatus, TravellerStatus, Trigger
 from billrun.store import recalculations as queue
 from billrun.store import runs as run_repo
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule, TimeTraveller
+from billrun.views.travellers import traveller_json
 
 
 def has_work(session: Session, traveller: TimeTraveller) -> bool:
@@ -138,8 +139,12 @@ def _finish(traveller_id: uuid.UUID, seen_frozen: dt.datetime | None, attempted:
             if _due_runs(session, schedule.id, traveller.frozen_time, attempted):
                 return False
             planning.apply_status_transitions(session, schedule, traveller.frozen_time)
-        traveller.status = TravellerStatus.READY
-        traveller.updated_at = real_now()
+        if traveller.status != TravellerStatus.READY:
+            traveller.status = TravellerStatus.READY
+            traveller.updated_at = real_now()
+            outbox.publish(
+                session, traveller.account_id, EventType.TIME_TRAVELLER_READY, traveller_json(traveller), traveller.id
+            )
         return True
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from billrun.billing import lifecycle, planning, recalculation
+from billrun.billing import lifecycle, planning, recalculation, webhook_delivery
 from billrun.billing.clock import real_now, schedule_now
 from billrun.billing.dispatch import dispatcher
 from billrun.billing.errors import Invalid, NotFound, Refused
@@ -62,6 +62,8 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         lifecycle.auto_issue_due(session, now)
     # backstop for the debounced drain: requests whose task was lost, or that waited for a run in flight
     recalculation.process_pending()
+    # and for webhook deliveries: tasks lost with the broker, leases of dead workers run out, retries due
+    webhook_delivery.sweep()
     log.info(
         "tick",
         schedules_planned=discovered,

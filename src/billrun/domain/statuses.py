@@ -86,3 +86,29 @@ class CatalogStatus(StrEnum):
 
     DRAFT = "DRAFT"
     ACTIVE = "ACTIVE"
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery: waiting for its next attempt, answered with a 2xx, or given up on."""
+
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
+class EndpointStatus(StrEnum):
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"  # by its owner, or after failing every attempt for days
+
+
+class EventType(StrEnum):
+    """What a webhook reports."""
+
+    INVOICE_DRAFTED = "invoice.drafted"
+    INVOICE_RECALCULATED = "invoice.recalculated"
+    INVOICE_FINALIZED = "invoice.finalized"
+    INVOICE_SENT = "invoice.sent"
+    INVOICE_VOIDED = "invoice.voided"
+    INVOICE_DELETED = "invoice.deleted"
+    BILLING_RUN_FAILED = "billing_run.failed"
+    TIME_TRAVELLER_READY = "time_traveller.ready"

@@ -52,3 +52,18 @@ def copy_mapped(session: Session, model: type, rows: Sequence[dict[str, Any]]) -
         return tuple(out)
 
     copy_rows(session, mapper.local_table.name, [column for _, column, _, _ in plan], [encoded(r) for r in rows])
+
+
+def with_defaults(model: type, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` as :func:`copy_mapped` stores them: each attribute a row leaves out takes its column's
+    Python-side default. What is written can then be read back without reading it back."""
+    mapper: Any = inspect(model)
+    defaults = [(p.key, p.columns[0].default) for p in mapper.column_attrs if p.columns[0].default is not None]
+    filled = []
+    for row in rows:
+        full = dict(row)
+        for key, default in defaults:
+            if key not in full:
+                full[key] = default.arg if default.is_scalar else default.arg(None)
+        filled.append(full)
+    return filled

@@ -53,6 +53,7 @@ def session_factory() -> sessionmaker[Session]:
 
 
 _AFTER_COMMIT = "billrun.after_commit"
+_BEFORE_COMMIT = "billrun.before_commit"
 
 
 @contextmanager
@@ -63,6 +64,8 @@ def unit_of_work() -> Iterator[Session]:
     session = session_factory()()
     try:
         yield session
+        for action in session.info.pop(_BEFORE_COMMIT, {}).values():
+            action()
         session.commit()
     except BaseException:
         session.rollback()
@@ -72,6 +75,12 @@ def unit_of_work() -> Iterator[Session]:
         session.close()
     for action in actions.values():
         action()
+
+
+def before_commit(session: Session, action: Callable[[], None], key: Hashable) -> None:
+    """Queue ``action`` for the end of the unit of work, in its transaction, once per ``key``: work that must
+    see the transaction's final state and commit with it (the webhook outbox renders its events there)."""
+    session.info.setdefault(_BEFORE_COMMIT, {}).setdefault(key, action)
 
 
 def after_commit(session: Session, action: Callable[[], None], key: Hashable | None = None) -> None:

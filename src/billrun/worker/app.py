@@ -6,11 +6,15 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging
+from kombu import Queue
 
 from billrun import logs
 from billrun.billing import faults
 from billrun.config import get_settings
 from billrun.worker.dispatch import install
+
+BILLING_QUEUE = "celery"
+WEBHOOK_QUEUE = "webhooks"
 
 
 @setup_logging.connect
@@ -43,6 +47,11 @@ def make_celery() -> Celery:
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,
+        # deliveries wait on receivers (up to a timeout each): their own queue, which every worker consumes
+        # by default, and which operators can give workers of its own (billrun worker --queues webhooks)
+        task_queues=(Queue(BILLING_QUEUE), Queue(WEBHOOK_QUEUE)),
+        task_default_queue=BILLING_QUEUE,
+        task_routes={"billrun.deliver_webhooks": {"queue": WEBHOOK_QUEUE}},
         broker_connection_retry_on_startup=True,
         beat_schedule={
             "billrun.tick": {"task": "billrun.tick", "schedule": settings.tick_seconds},

@@ -13,6 +13,7 @@ from billrun.billing.dispatch import set_dispatcher
 from billrun.domain.statuses import Trigger
 
 QUEUE_MARKER = "billrun:queue-alive"
+WEBHOOK_WAKE = "billrun:webhooks:wake"
 
 
 class CeleryDispatcher:
@@ -31,6 +32,16 @@ class CeleryDispatcher:
 
     def recalculate_pending(self, delay_seconds: float = 0) -> None:
         self._send("billrun.recalculate_pending", [], countdown=delay_seconds or None)
+
+    def deliver_webhooks(self, delay_seconds: float = 0) -> None:
+        """At once: always (deliveries just committed). Delayed (the next retry): one wake-up at a time, or
+        every delivery task would keep its own chain of wake-ups alive."""
+        if delay_seconds > 0:
+            with self.app.connection_for_write() as connection:
+                client = connection.default_channel.client
+                if not client.set(WEBHOOK_WAKE, "1", nx=True, px=max(1, int(delay_seconds * 1000))):
+                    return
+        self._send("billrun.deliver_webhooks", [], countdown=delay_seconds or None)
 
     def queue_was_lost(self) -> bool:
         """A marker key lives in the broker's Redis next to the queues: if it is gone, so are they (a restart

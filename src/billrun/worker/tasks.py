@@ -9,7 +9,7 @@ import structlog
 from celery import Task, shared_task
 from sqlalchemy.exc import OperationalError
 
-from billrun.billing import recalculation, travel, triggers
+from billrun.billing import recalculation, travel, triggers, webhook_delivery
 from billrun.billing.chunk import execute_chunk
 from billrun.store.db import connection_lost
 
@@ -82,3 +82,10 @@ def advance_time_traveller(traveller_id: str) -> None:
 @shared_task(name="billrun.recalculate_pending", base=BillingTask)
 def recalculate_pending() -> int:
     return recalculation.process_pending()
+
+
+@shared_task(name="billrun.deliver_webhooks", base=BillingTask)
+def deliver_webhooks() -> dict[str, int]:
+    """Safe to run concurrently and twice: deliveries are claimed under a lease, skipping each other's."""
+    report = webhook_delivery.run()
+    return {"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed}

@@ -21,12 +21,12 @@ from billrun.api.http import (
 )
 from billrun.api.listing import list_page
 from billrun.api.routers.customers import check_alias
-from billrun.api.serialize import ts
 from billrun.billing import customers
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Customer, CustomerAlias
 from billrun.validation import Fields
+from billrun.views.serialize import ts
 
 router = APIRouter()
 

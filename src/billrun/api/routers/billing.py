@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from billrun.api.errors import forbidden, not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, raw_body, run_mutation
 from billrun.api.listing import list_page
-from billrun.api.serialize import day, ident, money, plain, ts
 from billrun.api.validation_params import path_date
 from billrun.billing import triggers
 from billrun.billing.preview import Preview, preview_run
@@ -22,31 +21,11 @@ from billrun.domain.statuses import InvoiceStatus, RunStatus
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule
+from billrun.views.runs import run_json
+from billrun.views.serialize import day, money, plain
 
 router = APIRouter()
 RUN_STATUSES = list(RunStatus)
-
-
-def run_json(r: BillingRun) -> dict[str, Any]:
-    return {
-        "id": str(r.id),
-        "createdAt": ts(r.created_at),
-        "updatedAt": ts(r.updated_at),
-        "status": r.status,
-        "billingScheduleId": str(r.billing_schedule_id),
-        "scheduledRunTime": ts(r.scheduled_run_time),
-        "billingStartDate": day(r.billing_start_date),
-        "billingEndDate": day(r.billing_end_date),
-        "intendedDraftingDate": day(r.intended_drafting_date),
-        "invoiceId": ident(r.invoice_id),
-        "trigger": r.trigger,
-        "attempts": r.attempts,
-        "lastError": r.last_error,
-        "nextRetryAt": ts(r.next_retry_at),
-        "startedAt": ts(r.started_at),
-        "completedAt": ts(r.completed_at),
-        "warnings": r.warnings,
-    }
 
 
 @router.get("/billing-runs")

@@ -20,12 +20,12 @@ from billrun.api.http import (
 )
 from billrun.api.listing import all_items
 from billrun.api.routers.customers import contact_fields, contact_json
-from billrun.api.serialize import ts
 from billrun.billing.clock import real_now
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Customer
 from billrun.validation import Fields
+from billrun.views.serialize import ts
 
 router = APIRouter()
 

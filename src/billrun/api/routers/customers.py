@@ -23,8 +23,6 @@ from billrun.api.http import (
     served_version,
 )
 from billrun.api.listing import list_page
-from billrun.api.serialize import ident, ts
-from billrun.api.serialize import integration_ids as integration_ids_json
 from billrun.billing import customers
 from billrun.billing.clock import real_now
 from billrun.billing.invoicing import customer_emails
@@ -34,6 +32,8 @@ from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Customer
 from billrun.validation import Fields, address, integration_ids
+from billrun.views.serialize import ident, ts
+from billrun.views.serialize import integration_ids as integration_ids_json
 
 router = APIRouter()
 TAX_STATUSES = ["TAXED", "TAX_EXEMPT", "REVERSE_CHARGED"]

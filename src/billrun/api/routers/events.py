@@ -14,7 +14,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from billrun.api.errors import field_error, not_found, validation_error
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import all_items, list_page
-from billrun.api.serialize import ts
 from billrun.billing import seat_balances as balances
 from billrun.billing.clock import real_now
 from billrun.config import get_settings
@@ -29,6 +28,7 @@ from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Customer, CustomerAlias, SeatEvent, UsageEvent, UsageMetric
 from billrun.validation import FieldError
+from billrun.views.serialize import ts
 
 router = APIRouter()
 

@@ -15,7 +15,6 @@ from billrun.api.errors import not_found
 from billrun.api.http import Caller, JSONResponse, caller, parse_json, raw_body, run_mutation
 from billrun.api.listing import all_items
 from billrun.api.routers.invoices import invoice_of
-from billrun.api.serialize import day, ident, money, plain
 from billrun.billing import manual_invoices
 from billrun.billing.errors import TransitionRefused
 from billrun.domain.statuses import InvoiceStatus
@@ -25,6 +24,7 @@ from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Invoice, InvoiceLineItem, InvoiceLineItemGroup, Price, TaxRate
 from billrun.validation import Fields
+from billrun.views.serialize import day, ident, money, plain
 
 router = APIRouter()
 

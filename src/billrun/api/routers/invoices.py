@@ -22,9 +22,8 @@ from billrun.api.http import (
     raw_body,
     run_mutation,
 )
-from billrun.api.invoice_views import document_fields, invoices_json, one_invoice_json
+from billrun.api.invoice_input import document_fields
 from billrun.api.listing import list_page
-from billrun.api.serialize import ts
 from billrun.billing import lifecycle, manual_invoices, recalculation
 from billrun.billing.snapshots import expand_snapshot
 from billrun.domain.money import SUPPORTED_CURRENCIES
@@ -39,6 +38,8 @@ from billrun.store.models import (
     InvoiceLineItem,
 )
 from billrun.validation import Fields
+from billrun.views.invoices import invoices_json, one_invoice_json
+from billrun.views.serialize import ts
 
 router = APIRouter()
 STATUSES = list(InvoiceStatus)

@@ -13,8 +13,6 @@ from billrun.api.errors import ApiError, FieldError, not_found, validation_error
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import list_page
 from billrun.api.price_input import PRICE_STATUSES, PriceInput
-from billrun.api.serialize import integration_ids as integration_ids_json
-from billrun.api.serialize import present, ts
 from billrun.billing.clock import real_now
 from billrun.domain.statuses import CatalogStatus
 from billrun.store import catalog
@@ -22,6 +20,8 @@ from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Price
 from billrun.validation import Fields, integration_ids
+from billrun.views.serialize import integration_ids as integration_ids_json
+from billrun.views.serialize import present, ts
 
 router = APIRouter()
 

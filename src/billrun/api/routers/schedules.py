@@ -16,8 +16,6 @@ from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, p
 from billrun.api.listing import list_page
 from billrun.api.routers.prices import price_json
 from billrun.api.schedule_input import parse_schedule
-from billrun.api.serialize import day, ident, number, ts
-from billrun.api.serialize import integration_ids as integration_ids_json
 from billrun.billing import schedules, travellers
 from billrun.billing.loading import ScheduleContext, contexts_from
 from billrun.billing.schedules import create_schedule, update_schedule
@@ -32,6 +30,9 @@ from billrun.store.models import (
 )
 from billrun.store.schedules import ScheduleRows
 from billrun.validation import Fields
+from billrun.views.serialize import day, ident, number, ts
+from billrun.views.serialize import integration_ids as integration_ids_json
+from billrun.views.travellers import traveller_json
 
 router = APIRouter()
 
@@ -227,19 +228,6 @@ def archive(
 
 
 # --- time travellers ------------------------------------------------------------------------------------------
-
-
-def traveller_json(t: TimeTraveller) -> dict[str, Any]:
-    return {
-        "id": str(t.id),
-        "sequenceAccountId": str(t.account_id),
-        "createdAt": ts(t.created_at),
-        "updatedAt": ts(t.updated_at),
-        "billingScheduleId": ident(t.billing_schedule_id),
-        "frozenTime": ts(t.frozen_time),
-        "status": t.status,
-        "failedBillingRunIds": t.failed_billing_run_ids,
-    }
 
 
 @router.post("/time-travellers", status_code=201)

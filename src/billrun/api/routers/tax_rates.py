@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from billrun.api.errors import not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import all_items, list_page
-from billrun.api.serialize import plain, ts
 from billrun.billing import tax_rates
 from billrun.billing.clock import real_now
 from billrun.store import taxes
@@ -22,6 +21,7 @@ from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import TaxRate, TaxRateVersion
 from billrun.validation import Fields
+from billrun.views.serialize import plain, ts
 
 router = APIRouter()
 

@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 from billrun.api.errors import conflict, not_found
 from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import list_page
-from billrun.api.serialize import ts
 from billrun.billing.clock import real_now
 from billrun.store import catalog
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import UsageMetric
 from billrun.validation import Fields
+from billrun.views.serialize import ts
 
 router = APIRouter()
 
