@@ -27,7 +27,9 @@ TABLES = ("prices", "customers", "billing_schedules", "schedule_phases", "invoic
 
 def upgrade() -> None:
     for table in TABLES:
-        op.add_column(table, sa.Column("sequence_fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")))
+        op.add_column(
+            table, sa.Column("sequence_fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+        )
 
 
 def downgrade() -> None:
