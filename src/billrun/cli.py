@@ -318,6 +318,58 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary["failures"] == 0 and not summary["refused"] else 1
 
 
+@_with_services(need_redis=False)
+def cmd_webhooks_pending(args: argparse.Namespace) -> int:
+    """Deliveries waiting for an attempt, per endpoint, with the oldest one's age."""
+    from billrun.billing.clock import real_now
+    from billrun.store import webhooks
+    from billrun.store.db import unit_of_work
+
+    with unit_of_work() as session:
+        rows = webhooks.pending_by_endpoint(session)
+    now = real_now()
+    print(
+        json.dumps(
+            {
+                "pending": sum(n for _, _, n, _ in rows),
+                "endpoints": [
+                    {
+                        "accountId": str(account),
+                        "endpointId": str(endpoint),
+                        "pending": n,
+                        "oldestSeconds": round((now - oldest).total_seconds()) if oldest else None,
+                    }
+                    for account, endpoint, n, oldest in rows
+                ],
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+@_with_services(need_redis=True)
+def cmd_webhooks_retry(args: argparse.Namespace) -> int:
+    """Make deliveries due now; a worker attempts them (the process enqueues the delivery task)."""
+    from billrun.billing import webhook_endpoints
+    from billrun.store.db import unit_of_work
+    from billrun.worker.app import celery
+
+    if not (args.delivery or args.failed or args.account or args.endpoint):
+        raise UserError("nothing to retry: name deliveries, or give --failed, --account or --endpoint")
+    celery()  # installs the dispatcher that enqueues the delivery task after the commit
+    with unit_of_work() as session:
+        count = webhook_endpoints.retry_many(
+            session,
+            args.delivery,
+            failed_of_account=args.account,
+            failed_of_endpoint=args.endpoint,
+            all_failed=args.failed,
+        )
+    print(json.dumps({"retried": count}))
+    return 0
+
+
 def _progress_bar(done: int, total: int, width: int = 30) -> None:
     filled = width * done // total if total else width
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs")
@@ -403,6 +455,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_date, help="as-of date YYYY-MM-DD (default: today on the schedule clock)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
+
+    hooks = sub.add_parser("webhooks", help="webhook deliveries: what waits, and retrying")
+    hsub = hooks.add_subparsers(dest="webhooks_command", required=True)
+    hsub.add_parser("pending", help="deliveries waiting for an attempt, per endpoint").set_defaults(
+        func=cmd_webhooks_pending
+    )
+    retry = hsub.add_parser("retry", help="make deliveries due now (named ones, or FAILED ones)")
+    retry.add_argument("delivery", nargs="*", type=_uuid, help="delivery ids")
+    retry.add_argument("--failed", action="store_true", help="every FAILED delivery")
+    retry.add_argument("--account", type=_uuid, help="every FAILED delivery of this account")
+    retry.add_argument("--endpoint", type=_uuid, help="every FAILED delivery of this endpoint")
+    retry.set_defaults(func=cmd_webhooks_retry)
     return parser
 
 
@@ -424,6 +488,11 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, SqlOperationalError | psycopg.OperationalError):
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return f"cannot use the database at {_where(get_settings().database_url)}: {detail}"
+    if isinstance(getattr(exc, "orig", None), psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+        return (
+            f"the database at {_where(get_settings().database_url)} is behind this billrun's schema "
+            "(run 'billrun db upgrade')"
+        )
     if isinstance(exc, kombu.exceptions.OperationalError | redis.exceptions.ConnectionError):
         return f"cannot reach the broker at {_where(get_settings().broker_url)}: {exc}"
     return f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"

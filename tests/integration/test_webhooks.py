@@ -6,7 +6,11 @@ unless the operator allows it."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -343,3 +347,41 @@ def test_metrics_count_deliveries_and_pending(app_client: TestClient, account: A
     webhook_delivery.deliver_due(budget_seconds=30)
     assert sample('billrun_webhook_deliveries_total{outcome="delivered"}') == before + 1
     assert sample("billrun_webhook_deliveries_pending") == 0
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "billrun.cli", "webhooks", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_the_cli_shows_what_waits_and_retries_failed_deliveries(
+    app_client: TestClient, account: Any, hooks: Receiver, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    endpoint = subscribe(app_client, hooks.url)
+    hooks.statuses = [404]  # final: the receiver was not deployed yet
+    drafted_invoice(app_client)
+    pending = json.loads(_cli("pending").stdout)
+    (mine,) = [e for e in pending["endpoints"] if e["endpointId"] == endpoint["id"]]
+    assert mine["pending"] == 1 and mine["accountId"] == account["id"]
+    webhook_delivery.deliver_due(budget_seconds=30)
+    assert [d["status"] for d in deliveries(app_client)] == ["FAILED"]
+    refused = _cli("retry")
+    assert refused.returncode == 1 and "nothing to retry" in refused.stderr
+    worker_factory("cli")
+    retried = _cli("retry", "--endpoint", endpoint["id"])
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout) == {"retried": 1}
+    wait_for(lambda: [d["status"] for d in deliveries(app_client)] == ["DELIVERED"], timeout=30)
+    first, second = hooks.requests
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+
+
+def test_a_database_behind_the_schema_is_named_with_its_fix(scratch_database: str) -> None:
+    result = _cli("pending", env={"BILLRUN_DATABASE_URL": scratch_database})
+    assert result.returncode == 1
+    assert "behind this billrun's schema (run 'billrun db upgrade')" in result.stderr, result.stderr

@@ -98,10 +98,20 @@ def retry(session: Session, delivery: WebhookDelivery) -> None:
     deliver_after_commit(session)
 
 
-def retry_failed(session: Session, account_id: uuid.UUID | None, endpoint_id: uuid.UUID | None) -> int:
-    """Every FAILED delivery (of an account, of an endpoint) due again now: after a receiver's outage."""
-    ids = repo.failed_ids(session, account_id, endpoint_id)
-    if ids:
-        repo.retry_now(session, ids, real_now())
+def retry_many(
+    session: Session,
+    delivery_ids: Sequence[uuid.UUID] = (),
+    *,
+    failed_of_account: uuid.UUID | None = None,
+    failed_of_endpoint: uuid.UUID | None = None,
+    all_failed: bool = False,
+) -> int:
+    """The operator's retry (``billrun webhooks retry``): the deliveries named, and every FAILED one (of an
+    account, of an endpoint, or all), due again now; after a receiver's outage. Returns how many."""
+    ids = list(delivery_ids)
+    if all_failed or failed_of_account or failed_of_endpoint:
+        ids += repo.failed_ids(session, failed_of_account, failed_of_endpoint)
+    changed = repo.retry_now(session, ids, real_now()) if ids else 0
+    if changed:
         deliver_after_commit(session)
-    return len(ids)
+    return changed
