@@ -1,5 +1,6 @@
-"""Benchmarks: ``python -m bench ingest --events N``, ``python -m bench billing ...`` and
-``python -m bench chunks ...`` (see the README's Performance section).
+"""Benchmarks: ``python -m bench ingest --events N``, ``python -m bench billing ...``,
+``python -m bench chunks ...`` and ``python -m bench webhooks --events N`` (see the README's Performance
+section).
 
 They run on BILLRUN_DATABASE_URL / BILLRUN_BROKER_URL when set, else on the embedded servers, which they
 start and stop themselves. They are never part of the test suite.
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     chunks = sub.add_parser("chunks", help="the chunk path in-process, timed stage by stage (no Celery)")
     chunks.add_argument("--schedules", type=int, default=2_000)
     chunks.add_argument("--profile", action="store_true", help="also print cProfile's top functions")
+    chunks.add_argument("--webhook-endpoint", action="store_true", help="one endpoint subscribed to every event")
+    billing.add_argument("--webhook-endpoint", action="store_true", help="one endpoint subscribed to every event")
+    hooks = sub.add_parser("webhooks", help="webhook deliveries per second by one worker process")
+    hooks.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args(argv)
     with embedded_services(get_settings().data_dir):
         if args.bench == "ingest":
@@ -42,12 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.bench == "chunks":
             from bench.chunks import main as run_chunks
 
-            run_chunks(args.schedules, args.profile, RESULTS)
+            run_chunks(args.schedules, args.profile, RESULTS, args.webhook_endpoint)
+        elif args.bench == "webhooks":
+            from bench.webhooks import main as run_webhooks
+
+            run_webhooks(args.events, RESULTS)
         else:
             from bench.billing import main as run_billing
 
             schedules, events = (2_000, 200_000) if args.quick else (args.schedules, args.events)
-            run_billing(schedules, events, args.workers, RESULTS)
+            run_billing(schedules, events, args.workers, RESULTS, args.webhook_endpoint)
     return 0
 
 

@@ -323,30 +323,26 @@ def _group_pids(leader: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def run_seconds(account_id: uuid.UUID, workers: int, log_dir: Path) -> tuple[float, float]:
-    procs = []
-    for n in range(workers):
-        log = open(log_dir / f"bench-worker-{n}.log", "ab")  # noqa: SIM115
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "billrun.cli",
-                    "worker",
-                    "--pool",
-                    "prefork",
-                    "--concurrency",
-                    "1",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                stdout=log,
-                stderr=log,
-                env=dict(os.environ),
-                start_new_session=True,
-            )
-        )
+def _worker(log_path: Path, extra: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab")  # noqa: SIM115 - the process writes it until it is stopped
+    command = [sys.executable, "-m", "billrun.cli", "worker", "--pool", "prefork", "--concurrency", "1"]
+    return subprocess.Popen(
+        [*command, "--loglevel", "WARNING", *extra],
+        stdout=log,
+        stderr=log,
+        env=dict(os.environ),
+        start_new_session=True,
+    )
+
+
+def run_seconds(account_id: uuid.UUID, workers: int, log_dir: Path, receiver: Any = None) -> tuple[float, float, float]:
+    """Seconds from the tick to every run COMPLETED, the workers' peak RSS, and (with a webhook receiver)
+    seconds from the tick to every delivery DELIVERED."""
+    # with a receiver, deliveries go to a worker process of their own (billrun worker --queues webhooks), as
+    # the README advises; the billing workers consume the billing queue only
+    queues = ("--queues", "celery") if receiver is not None else ()
+    procs = [_worker(log_dir / f"bench-worker-{n}.log", queues) for n in range(workers)]
+    deliverer = _worker(log_dir / "bench-worker-webhooks.log", ("--queues", "webhooks")) if receiver else None
     time.sleep(4)
     with unit_of_work() as s:
         expected = s.execute(
@@ -375,11 +371,13 @@ def run_seconds(account_id: uuid.UUID, workers: int, log_dir: Path) -> tuple[flo
             break
         time.sleep(0.2)
     elapsed = time.perf_counter() - started
+    delivered = _delivered_seconds(account_id, receiver, started) if receiver is not None else 0.0
     for proc in procs:
         peak = max(peak, sum(_peak_rss_mb(_group_pids(proc.pid)) for _ in [0]))
+    for proc in [*procs, *([deliverer] if deliverer else [])]:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
-    return elapsed, peak
+    return elapsed, peak, delivered
 
 
 def sample_mismatches(account_id: uuid.UUID, size: int = 1000, seed: int = 5) -> tuple[int, int]:
@@ -430,22 +428,57 @@ def sample_mismatches(account_id: uuid.UUID, size: int = 1000, seed: int = 5) ->
 
 
 def prepare_database() -> None:
-    """Migrate, and retire every schedule and pending run already there: only the benchmark's are due."""
+    """Migrate, and retire every schedule and pending run already there, and every webhook endpoint (with its
+    deliveries): only the benchmark's are due."""
     from billrun.store import migrate
 
     migrate.upgrade("head")
     with unit_of_work() as s:
+        s.execute(text("DELETE FROM webhook_endpoints"))
         s.execute(text("UPDATE billing_schedules SET status = 'CANCELLED' WHERE status = 'ACTIVE'"))
         s.execute(
             text("UPDATE billing_runs SET status = 'DEPRECATED' WHERE status IN ('SCHEDULED', 'FAILED', 'IN_PROGRESS')")
         )
 
 
-def main(schedules: int, events: int, workers: int, results: Path) -> dict[str, Any]:
+def subscribe(account_id: uuid.UUID, url: str) -> None:
+    """One webhook endpoint for every event of the account."""
+    from billrun.billing import webhook_endpoints
+    from billrun.config import get_settings
+
+    os.environ["BILLRUN_WEBHOOKS_ALLOW_PRIVATE"] = "1"  # a loopback receiver, over http
+    get_settings.cache_clear()
+    with unit_of_work() as s:
+        webhook_endpoints.create(s, account_id, url, [], "bench")
+
+
+def _delivered_seconds(account_id: uuid.UUID, receiver: Any, started: float) -> float:
+    """Until every delivery of the account is DELIVERED (the workers are still running)."""
+    from billrun.domain.statuses import DeliveryStatus
+    from billrun.store.models import WebhookDelivery
+
+    while True:
+        with unit_of_work() as s:
+            waiting = s.scalar(
+                select(func.count())
+                .select_from(WebhookDelivery)
+                .where(WebhookDelivery.account_id == account_id, WebhookDelivery.status != DeliveryStatus.DELIVERED)
+            )
+        if not waiting:
+            return time.perf_counter() - started
+        time.sleep(0.2)
+
+
+def main(schedules: int, events: int, workers: int, results: Path, webhook_endpoint: bool = False) -> dict[str, Any]:
+    from bench.receiver import Receiver
+
     prepare_database()
     account_id = generate(schedules, events)
     results.mkdir(exist_ok=True)
-    elapsed, peak = run_seconds(account_id, workers, results)
+    receiver = Receiver() if webhook_endpoint else None
+    if receiver is not None:
+        subscribe(account_id, receiver.url)
+    elapsed, peak, delivered = run_seconds(account_id, workers, results, receiver)
     with unit_of_work() as s:
         invoices = s.execute(
             text("SELECT count(*) FROM invoices WHERE account_id = :a"), {"a": account_id}
@@ -467,6 +500,10 @@ def main(schedules: int, events: int, workers: int, results: Path) -> dict[str, 
         "sample_checked": checked,
         "sample_mismatches": mismatches,
     }
+    if receiver is not None:
+        result |= {"webhook_endpoint": True, "all_delivered_seconds": round(delivered, 3), "received": receiver.count}
+        receiver.close()
     print(json.dumps(result))
-    (results / f"billing-{schedules}-{events}-{workers}w.json").write_text(json.dumps(result) + "\n")
+    suffix = "-webhook" if webhook_endpoint else ""
+    (results / f"billing-{schedules}-{events}-{workers}w{suffix}.json").write_text(json.dumps(result) + "\n")
     return result

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bench.billing import generate, prepare_database
+from bench.billing import generate, prepare_database, subscribe
 from billrun.billing.dispatch import NoDispatcher
 
 # (module, attribute, stage name); an inner stage's time is also in the outer one's
@@ -51,6 +51,8 @@ STAGES = (
     ("billrun.billing.persist", "insert_rows", "COPY groups, lines, snapshots"),
     ("billrun.store.runs", "complete_many", "complete runs"),
     ("billrun.store.runs", "set_last_invoices", "complete runs.last invoice"),
+    ("billrun.billing.outbox", "_write", "webhook outbox"),
+    ("billrun.store.webhooks", "write_outbox", "webhook outbox.COPY events, deliveries"),
 )
 
 
@@ -96,12 +98,14 @@ class _Collect(NoDispatcher):
         self.chunks.append(list(run_ids))
 
 
-def main(schedules: int, profile: bool, results: Path) -> dict[str, Any]:
+def main(schedules: int, profile: bool, results: Path, webhook_endpoint: bool = False) -> dict[str, Any]:
     from billrun.billing import chunk, triggers
     from billrun.billing.dispatch import set_dispatcher
 
     prepare_database()
-    generate(schedules, schedules * 100)
+    account_id = generate(schedules, schedules * 100)
+    if webhook_endpoint:
+        subscribe(account_id, "https://hooks.example.com/billrun")  # written, never delivered here
     collect = _Collect()
     set_dispatcher(collect)
     started = time.perf_counter()
@@ -130,6 +134,7 @@ def main(schedules: int, profile: bool, results: Path) -> dict[str, Any]:
         "chunks_seconds": round(elapsed, 3),
         "ms_per_invoice": round(elapsed / max(invoices, 1) * 1000, 3),
         "profiled": profile,
+        "webhook_endpoint": webhook_endpoint,
         "stages": {name: round(times[name], 3) for _, _, name in STAGES} | {"commit": round(times["commit"], 3)},
     }
     for name, seconds in result["stages"].items():
@@ -141,6 +146,6 @@ def main(schedules: int, profile: bool, results: Path) -> dict[str, Any]:
         print(out.getvalue())
     print(json.dumps(result))
     results.mkdir(exist_ok=True)
-    suffix = "-profiled" if profile else ""
+    suffix = ("-profiled" if profile else "") + ("-webhook" if webhook_endpoint else "")
     (results / f"chunks-{schedules}{suffix}.json").write_text(json.dumps(result) + "\n")
     return result

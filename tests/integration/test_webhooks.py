@@ -385,3 +385,34 @@ def test_a_database_behind_the_schema_is_named_with_its_fix(scratch_database: st
     result = _cli("pending", env={"BILLRUN_DATABASE_URL": scratch_database})
     assert result.returncode == 1
     assert "behind this billrun's schema (run 'billrun db upgrade')" in result.stderr, result.stderr
+
+
+def test_recalculated_deleted_and_failed_runs_are_reported_as_get_serves_them(
+    app_client: TestClient, account: Any, hooks: Receiver
+) -> None:
+    from billrun.store.models import Price
+
+    endpoint = subscribe(app_client, hooks.url, ["invoice.recalculated", "invoice.deleted", "billing_run.failed"])
+    invoice = drafted_invoice(app_client)
+    recalculated = app_client.post(f"/invoices/{invoice['id']}/recalculate")
+    assert recalculated.status_code == 200, recalculated.text
+    deleted = app_client.delete(f"/invoices/{invoice['id']}")
+    assert deleted.status_code == 200, deleted.text
+
+    schedule = seed_fixed_schedule(app_client, end="2024-01-31")
+    with unit_of_work() as s:  # an amount stored before the input limits: the run fails permanently
+        s.execute(
+            update(Price)
+            .where(Price.id == uuid.UUID(schedule["phases"][0]["priceIds"][0]))
+            .values(structure={"pricingType": "FIXED", "price": "1E+999999999"})
+        )
+    (run_id,) = materialize(schedule["id"], FEB)
+    execute_chunk([run_id])
+    webhook_delivery.deliver_due(budget_seconds=30)
+    payloads = {p["type"]: p["data"] for p in hooks.unique(endpoint["secret"]).values()}
+    assert sorted(payloads) == ["billing_run.failed", "invoice.deleted", "invoice.recalculated"]
+    assert payloads["invoice.recalculated"] == recalculated.json()
+    assert payloads["invoice.deleted"]["id"] == invoice["id"]
+    assert payloads["invoice.deleted"]["status"] == "DRAFT"
+    failed_run = app_client.get(f"/billing-runs/{run_id}").json()
+    assert failed_run["status"] == "FAILED" and payloads["billing_run.failed"] == failed_run

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from billrun.domain.statuses import CatalogStatus, PaymentStatus
+from billrun.domain.statuses import CatalogStatus, EndpointStatus, EventType, PaymentStatus
 
 DECIMAL: dict[str, Any] = {"oneOf": [{"type": "string", "pattern": r"^[+-]?\d+(\.\d+)?$"}, {"type": "number"}]}
 TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255}
@@ -226,6 +226,13 @@ CONTACT = obj(
     billingPreference={"enum": ["PRIMARY", "STANDARD", "NONE"]},
 )
 
+WEBHOOK_ENDPOINT = obj(
+    ["url"],
+    url={"type": "string", "minLength": 1, "maxLength": 2000, "format": "uri"},
+    eventTypes={"type": "array", "items": {"enum": list(EventType)}},
+    description={"type": ["string", "null"], "maxLength": 4000},
+    status={"enum": list(EndpointStatus)},
+)
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/products"): obj(["name"], name=TEXT, label=NULLABLE_TEXT),
     ("put", "/api/products/{product_id}"): obj([], name=TEXT, label=NULLABLE_TEXT),
@@ -279,6 +286,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("put", "/api/invoices/{invoice_id}/payment-status"): obj(
         ["paymentStatus"], paymentStatus={"enum": list(PaymentStatus)}
     ),
+    ("post", "/api/webhook-endpoints"): WEBHOOK_ENDPOINT,
+    ("put", "/api/webhook-endpoints/{endpoint_id}"): WEBHOOK_ENDPOINT,
     ("post", "/api/invoices/recalculate"): obj(
         [], invoiceIds={"type": "array", "items": ID}, billingScheduleId={"type": ["string", "null"]}
     ),

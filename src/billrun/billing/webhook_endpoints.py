@@ -79,6 +79,11 @@ def update(
     endpoint.updated_at = now
 
 
+def delete(session: Session, endpoint: WebhookEndpoint) -> None:
+    """Its deliveries, pending ones included, go with it."""
+    session.delete(endpoint)
+
+
 def rotate_secret(endpoint: WebhookEndpoint) -> str:
     """A new secret; the previous one also signs for :data:`ROTATION_GRACE` (each message carries both
     signatures), so that receivers can switch without dropping a message."""

@@ -43,11 +43,11 @@ def forbidden_address(address: str) -> str | None:
         ip = ip.ipv4_mapped
     for reason, hit in (
         ("loopback", ip.is_loopback),
+        ("unspecified", ip.is_unspecified),
         ("link-local", ip.is_link_local),
         ("private", ip.is_private),
         ("multicast", ip.is_multicast),
         ("reserved", ip.is_reserved),
-        ("unspecified", ip.is_unspecified),
         ("shared", isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED),
     ):
         if hit:
@@ -58,7 +58,11 @@ def forbidden_address(address: str) -> str | None:
 def check_url(url: str, allow_private: bool) -> None:
     """What can be told from the URL alone (at creation): https (http too when private addresses are allowed),
     a host, no credentials, and no literal private address."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise Refused("is not a valid URL (scheme://host[:port]/path)") from None
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in schemes:
         raise Refused("must be an https URL" if not allow_private else "must be an http or https URL")
@@ -66,10 +70,6 @@ def check_url(url: str, allow_private: bool) -> None:
         raise Refused("has no host")
     if parts.username or parts.password:
         raise Refused("must not carry credentials")
-    try:
-        parts.port  # noqa: B018 - raises on a port out of range
-    except ValueError:
-        raise Refused("has an invalid port") from None
     if not allow_private:
         if parts.hostname == "localhost" or parts.hostname.endswith(".localhost"):
             raise Refused("must not be a loopback host")

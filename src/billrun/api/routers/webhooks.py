@@ -88,12 +88,10 @@ def update_endpoint(
 def delete_endpoint(
     endpoint_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
 ) -> Response:
-    """Its pending deliveries go with it."""
-
     def action(s: Session) -> tuple[int, Any]:
         endpoint = _endpoint(s, who, endpoint_id, lock=True)
         body = endpoint_json(endpoint)
-        s.delete(endpoint)
+        endpoints.delete(s, endpoint)
         return 200, body
 
     return run_mutation(request, who, raw, action)
