@@ -371,7 +371,7 @@ def run_seconds(account_id: uuid.UUID, workers: int, log_dir: Path, receiver: An
             break
         time.sleep(0.2)
     elapsed = time.perf_counter() - started
-    delivered = _delivered_seconds(account_id, receiver, started) if receiver is not None else 0.0
+    delivered = _delivered_seconds(account_id, started) if receiver is not None else 0.0
     for proc in procs:
         peak = max(peak, sum(_peak_rss_mb(_group_pids(proc.pid)) for _ in [0]))
     for proc in [*procs, *([deliverer] if deliverer else [])]:
@@ -452,7 +452,7 @@ def subscribe(account_id: uuid.UUID, url: str) -> None:
         webhook_endpoints.create(s, account_id, url, [], "bench")
 
 
-def _delivered_seconds(account_id: uuid.UUID, receiver: Any, started: float) -> float:
+def _delivered_seconds(account_id: uuid.UUID, started: float) -> float:
     """Until every delivery of the account is DELIVERED (the workers are still running)."""
     from billrun.domain.statuses import DeliveryStatus
     from billrun.store.models import WebhookDelivery

@@ -138,9 +138,7 @@ def deliver_due(budget_seconds: float = 30.0) -> Report:
         now = real_now()
         with unit_of_work() as session:
             repo.record(session, results)
-            repo.endpoints_answered(
-                session, [r.endpoint_id for r in results if r.status == DeliveryStatus.DELIVERED], now
-            )
+            repo.endpoints_answered(session, [r.endpoint_id for r in results if r.status == DeliveryStatus.DELIVERED])
             failing = [r.endpoint_id for r in results if r.status != DeliveryStatus.DELIVERED]
             disabled = repo.endpoints_failed(session, failing, now, policy.DISABLE_AFTER)
         for endpoint_id in disabled:

@@ -161,7 +161,7 @@ def record(session: Session, results: Sequence[Result]) -> None:
     )
 
 
-def endpoints_answered(session: Session, endpoint_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
+def endpoints_answered(session: Session, endpoint_ids: Sequence[uuid.UUID]) -> None:
     """A success ends an endpoint's failing streak."""
     if endpoint_ids:
         session.execute(
