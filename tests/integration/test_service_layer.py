@@ -146,6 +146,61 @@ def test_moving_a_traveller_wakes_it_once_after_commit_and_never_backwards(
     assert recorded.sent == [("advance", traveller_id)]  # the refused work enqueued nothing
 
 
+def test_after_commit_work_that_fails_is_logged_not_raised_and_the_rest_still_runs(database_url: str) -> None:
+    from billrun.store.db import after_commit, unit_of_work
+    from billrun.store.models import TimeTraveller
+
+    def broker_down() -> None:
+        raise ConnectionRefusedError("Error 111 connecting to 127.0.0.1:6379")
+
+    done: list[str] = []
+    with unit_of_work() as s:
+        traveller = TimeTraveller(account_id=_schedule()[0], frozen_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+        s.add(traveller)
+        after_commit(s, broker_down, "enqueue")
+        after_commit(s, lambda: done.append("count"))
+    assert done == ["count"]
+    with unit_of_work() as s:
+        assert s.get(TimeTraveller, traveller.id) is not None  # committed, and the caller was not told otherwise
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_write_made_while_the_broker_is_out_of_reach_succeeds_and_the_tick_wakes_its_traveller(
+    app_client: TestClient, account: dict[str, str], recorded: Recording
+) -> None:
+    from celery import Celery
+    from sqlalchemy import text
+
+    from billrun.billing import dispatch, triggers
+    from billrun.store.db import unit_of_work
+    from billrun.worker.dispatch import CeleryDispatcher
+
+    traveller = app_client.post("/time-travellers", json={"frozenTime": "2024-01-01T00:00:00Z"}).json()
+    seed_fixed_schedule(app_client, traveller_id=traveller["id"])
+    dispatch.set_dispatcher(CeleryDispatcher(Celery(broker=f"redis://127.0.0.1:{_free_port()}/0")))
+    moved = app_client.put(f"/time-travellers/{traveller['id']}", json={"frozenTime": "2024-03-05T00:00:00Z"})
+    assert moved.status_code == 200, moved.text  # committed: a 503 would invite a second, duplicate write
+    assert moved.json()["status"] == "IN_PROGRESS"
+
+    dispatch.set_dispatcher(recorded)
+    triggers.tick()
+    assert ("advance", uuid.UUID(traveller["id"])) not in recorded.sent  # it may still be advancing somewhere
+    with unit_of_work() as s:
+        s.execute(
+            text("UPDATE time_travellers SET updated_at = now() - interval '11 minutes' WHERE id = :id"),
+            {"id": traveller["id"]},
+        )
+    triggers.tick()
+    assert ("advance", uuid.UUID(traveller["id"])) in recorded.sent  # its wake-up was lost: sent again
+
+
 def test_archiving_deprecates_the_runs_not_billed_and_blocks_activation(database_url: str) -> None:
     from billrun.billing import schedules
     from billrun.billing.errors import Refused

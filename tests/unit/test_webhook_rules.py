@@ -1,10 +1,14 @@
 """The webhook rules that need no server: the retry schedule, which answers are retried, which addresses and
-URLs are refused, and that billrun's signature is the one the ``standardwebhooks`` library verifies."""
+URLs are refused, that a resolver that never answers costs no more than the attempt's timeout, and that
+billrun's signature is the one the ``standardwebhooks`` library verifies."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import socket
+import threading
+import time
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -82,6 +86,26 @@ def test_forbidden_addresses(address: str, reason: str | None) -> None:
 def test_malformed_urls_are_refused_not_raised(url: str) -> None:
     with pytest.raises(transport.Refused):
         transport.check_url(url, allow_private=False)
+
+
+def test_a_resolver_that_never_answers_is_cut_at_the_attempt_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the C resolver takes no deadline; a dead DNS server would hold a delivery thread for its own retries
+    released = threading.Event()
+
+    def dead_dns(*args: object, **kwargs: object) -> list:
+        released.wait(30)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", dead_dns)
+    started = time.monotonic()
+    try:
+        answer = transport.post("https://hooks.example.com/in", b"{}", {}, timeout=0.5, allow_private=False)
+    finally:
+        released.set()
+    assert time.monotonic() - started < 5
+    assert answer.status is None
+    assert answer.error == "timed out after 0.5 s"
+    assert policy.retryable(answer.status)
 
 
 def test_the_signature_is_what_standard_webhooks_verifies() -> None:

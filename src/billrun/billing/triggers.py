@@ -19,6 +19,7 @@ from billrun.config import get_settings
 from billrun.domain.statuses import OUTSTANDING, RunStatus, ScheduleStatus, TravellerStatus, Trigger
 from billrun.store import runs as run_repo
 from billrun.store import schedules as schedule_repo
+from billrun.store import travellers as traveller_repo
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingSchedule, TimeTraveller
 
@@ -64,6 +65,7 @@ def tick(now: dt.datetime | None = None) -> TickReport:
     recalculation.process_pending()
     # and for webhook deliveries: tasks lost with the broker, leases of dead workers run out, retries due
     webhook_delivery.sweep()
+    _wake_stalled_travellers(now, rehand)
     log.info(
         "tick",
         schedules_planned=discovered,
@@ -71,6 +73,21 @@ def tick(now: dt.datetime | None = None) -> TickReport:
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return TickReport(discovered, claimed_total)
+
+
+#: A traveller IN_PROGRESS this long since its clock moved is woken again: its task may have been lost (the
+#: broker out of reach when it was to be sent, or restarted empty). Waking one that is still advancing costs a
+#: second pass, which is safe (each run is claimed once) and finds nothing left to do.
+TRAVELLER_STALL = dt.timedelta(minutes=10)
+
+
+def _wake_stalled_travellers(now: dt.datetime, queue_lost: bool) -> None:
+    with unit_of_work() as session:
+        stalled = traveller_repo.in_progress(session, None if queue_lost else now - TRAVELLER_STALL)
+    for traveller_id in stalled:
+        dispatcher().advance_traveller(traveller_id)
+    if stalled:
+        log.warning("stalled time travellers woken", travellers=len(stalled), queue_lost=queue_lost)
 
 
 def _hand_out(now: dt.datetime, schedule_ids: list[uuid.UUID] | None, *, rehand: bool = False) -> int:

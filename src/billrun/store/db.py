@@ -8,12 +8,15 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 import psycopg
+import structlog
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billrun import jsonutil
 from billrun.config import get_settings
+
+log = structlog.get_logger(__name__)
 
 
 def database_url() -> str:
@@ -60,7 +63,8 @@ _BEFORE_COMMIT = "billrun.before_commit"
 def unit_of_work() -> Iterator[Session]:
     """A transaction that commits when the block succeeds and rolls back otherwise. What the work queued with
     :func:`after_commit` (enqueue a task, count a metric) is done once the commit has succeeded, in the order
-    queued, and dropped with a rollback: nothing is announced that did not happen."""
+    queued, and dropped with a rollback: nothing is announced that did not happen. Such work failing (the
+    broker out of reach) is logged, not raised: the transaction has committed."""
     session = session_factory()()
     try:
         yield session
@@ -73,8 +77,18 @@ def unit_of_work() -> Iterator[Session]:
     finally:
         actions = session.info.pop(_AFTER_COMMIT, {})
         session.close()
-    for action in actions.values():
-        action()
+    for key, action in actions.items():
+        try:
+            action()
+        except Exception as exc:
+            # The change is committed: failing the caller now (a 503 for a write that happened) would invite
+            # a retry that does it twice. Every action has a backstop in the beat tick (runs handed out again,
+            # the recalculation queue drained, webhook deliveries and stalled travellers swept).
+            log.warning(
+                "after-commit work failed; the next tick catches up",
+                work=str(key) if isinstance(key, str | tuple) else getattr(action, "__qualname__", "?"),
+                error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
+            )
 
 
 def before_commit(session: Session, action: Callable[[], None], key: Hashable) -> None:

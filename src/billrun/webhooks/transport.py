@@ -81,11 +81,32 @@ def check_url(url: str, allow_private: bool) -> None:
             raise Refused(f"must not be a {reason} address")
 
 
-def _resolve(host: str, port: int, allow_private: bool) -> str:
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise OSError(f"cannot resolve {host}: {exc.strerror}") from None
+def _lookup(host: str, port: int, timeout: float) -> list[tuple]:
+    """``getaddrinfo`` bounded by ``timeout``: the C resolver takes no deadline (a dead DNS server holds it for
+    its own retries, tens of seconds), so it runs on a daemon thread of its own and is abandoned when late. A
+    thread per lookup, not a pool: a pool's threads stuck on a dead server would queue every later lookup."""
+    outcome: list = []
+
+    def resolve() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=resolve, name="webhook-dns", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise TimeoutError(f"resolving {host}")
+    if isinstance(outcome[0], socket.gaierror):
+        raise OSError(f"cannot resolve {host}: {outcome[0].strerror}")
+    if isinstance(outcome[0], OSError):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _resolve(host: str, port: int, allow_private: bool, timeout: float) -> str:
+    found = _lookup(host, port, timeout)
     addresses = [str(info[4][0]) for info in found]
     if not allow_private:
         for address in addresses:
@@ -134,11 +155,12 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float, allow_p
         assert parts.hostname is not None
         https = parts.scheme == "https"
         port = parts.port or (443 if https else 80)
-        address = _resolve(parts.hostname, port, allow_private)
+        address = _resolve(parts.hostname, port, allow_private, timeout)
         kind = _PinnedHTTPS if https else _PinnedHTTP
-        connection = kind(parts.hostname, port, address, timeout)
+        remaining = max(timeout - (time.monotonic() - started), 0.001)  # one deadline for the whole attempt
+        connection = kind(parts.hostname, port, address, remaining)
         # the socket timeout bounds each read; a receiver that drips its answer byte by byte is cut off here
-        watchdog = threading.Timer(timeout, _cut, (connection,))
+        watchdog = threading.Timer(remaining, _cut, (connection,))
         watchdog.start()
         try:
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
