@@ -33,7 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     chunks.add_argument("--schedules", type=int, default=2_000)
     chunks.add_argument("--profile", action="store_true", help="also print cProfile's top functions")
     chunks.add_argument("--webhook-endpoint", action="store_true", help="one endpoint subscribed to every event")
+    chunks.add_argument(
+        "--webhook-ab", action="store_true", help="the endpoint subscribed for every other chunk: the cost, paired"
+    )
     billing.add_argument("--webhook-endpoint", action="store_true", help="one endpoint subscribed to every event")
+    billing.add_argument(
+        "--deliver-during",
+        action="store_true",
+        help="with --webhook-endpoint: run the delivery worker during the run (default: after it, timed apart)",
+    )
     hooks = sub.add_parser("webhooks", help="webhook deliveries per second by one worker process")
     hooks.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args(argv)
@@ -47,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.bench == "chunks":
             from bench.chunks import main as run_chunks
 
-            run_chunks(args.schedules, args.profile, RESULTS, args.webhook_endpoint)
+            run_chunks(args.schedules, args.profile, RESULTS, args.webhook_endpoint, args.webhook_ab)
         elif args.bench == "webhooks":
             from bench.webhooks import main as run_webhooks
 
@@ -56,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.billing import main as run_billing
 
             schedules, events = (2_000, 200_000) if args.quick else (args.schedules, args.events)
-            run_billing(schedules, events, args.workers, RESULTS, args.webhook_endpoint)
+            run_billing(schedules, events, args.workers, RESULTS, args.webhook_endpoint, args.deliver_during)
     return 0
 
 

@@ -19,6 +19,7 @@ import functools
 import io
 import json
 import pstats
+import statistics
 import time
 import uuid
 from collections import defaultdict
@@ -51,8 +52,10 @@ STAGES = (
     ("billrun.billing.persist", "insert_rows", "COPY groups, lines, snapshots"),
     ("billrun.store.runs", "complete_many", "complete runs"),
     ("billrun.store.runs", "set_last_invoices", "complete runs.last invoice"),
+    ("billrun.billing.persist", "_publish_drafted", "webhook events queued"),
     ("billrun.billing.outbox", "_write", "webhook outbox"),
-    ("billrun.store.webhooks", "write_outbox", "webhook outbox.COPY events, deliveries"),
+    ("billrun.billing.persist", "invoice_json", "webhook outbox.render invoices"),
+    ("billrun.store.webhooks", "write_outbox", "webhook outbox.outbox row"),
 )
 
 
@@ -98,14 +101,35 @@ class _Collect(NoDispatcher):
         self.chunks.append(list(run_ids))
 
 
-def main(schedules: int, profile: bool, results: Path, webhook_endpoint: bool = False) -> dict[str, Any]:
+def _toggle(endpoint_id: uuid.UUID, enabled: bool) -> None:
+    from sqlalchemy import update
+
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import WebhookEndpoint
+
+    with unit_of_work() as s:
+        s.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id)
+            .values(disabled_at=None if enabled else dt.datetime.now(dt.UTC))
+        )
+
+
+def main(
+    schedules: int, profile: bool, results: Path, webhook_endpoint: bool = False, webhook_ab: bool = False
+) -> dict[str, Any]:
+    """``webhook_ab``: the endpoint subscribed for every other chunk only (disabled in between), each chunk
+    timed: the same process, data and minute for both arms, so that the machine's drift (+/-10% between
+    runs of this benchmark) cancels out of the difference."""
     from billrun.billing import chunk, triggers
     from billrun.billing.dispatch import set_dispatcher
 
     prepare_database()
     account_id = generate(schedules, schedules * 100)
-    if webhook_endpoint:
-        subscribe(account_id, "https://hooks.example.com/billrun")  # written, never delivered here
+    endpoint_id = None
+    if webhook_endpoint or webhook_ab:
+        endpoint_id = subscribe(account_id, "https://hooks.example.com/billrun")  # written, never delivered here
+    arms: dict[bool, list[float]] = {True: [], False: []}
     collect = _Collect()
     set_dispatcher(collect)
     started = time.perf_counter()
@@ -118,10 +142,16 @@ def main(schedules: int, profile: bool, results: Path, webhook_endpoint: bool = 
     try:
         if profiler:
             profiler.enable()
-        started = time.perf_counter()
-        for run_ids in collect.chunks:
+        elapsed = 0.0
+        for n, run_ids in enumerate(collect.chunks):
+            subscribed = webhook_endpoint or (webhook_ab and n % 2 == 0)
+            if webhook_ab:
+                assert endpoint_id is not None
+                _toggle(endpoint_id, subscribed)
+            started = time.perf_counter()
             invoices += sum(1 for outcome in chunk.execute_chunk(run_ids) if outcome.invoice_id)
-        elapsed = time.perf_counter() - started
+            arms[bool(subscribed)].append(time.perf_counter() - started)
+            elapsed += arms[bool(subscribed)][-1]
         if profiler:
             profiler.disable()
     finally:
@@ -135,8 +165,18 @@ def main(schedules: int, profile: bool, results: Path, webhook_endpoint: bool = 
         "ms_per_invoice": round(elapsed / max(invoices, 1) * 1000, 3),
         "profiled": profile,
         "webhook_endpoint": webhook_endpoint,
+        "webhook_ab": webhook_ab,
         "stages": {name: round(times[name], 3) for _, _, name in STAGES} | {"commit": round(times["commit"], 3)},
     }
+    if webhook_ab:
+        # the first chunk of a process pays for warming up: compare the rest
+        on, off = statistics.median(arms[True][1:]), statistics.median(arms[False][1:])
+        result["ab"] = {
+            "chunks_each": [len(arms[True]), len(arms[False])],
+            "median_chunk_seconds_subscribed": round(on, 4),
+            "median_chunk_seconds_not_subscribed": round(off, 4),
+            "difference_percent": round((on - off) / off * 100, 2),
+        }
     for name, seconds in result["stages"].items():
         indent = "    " if "." in name else ""
         print(f"{indent}{name:50s} {seconds:7.3f} s  {seconds / elapsed * 100:5.1f}%")
@@ -146,6 +186,6 @@ def main(schedules: int, profile: bool, results: Path, webhook_endpoint: bool = 
         print(out.getvalue())
     print(json.dumps(result))
     results.mkdir(exist_ok=True)
-    suffix = ("-profiled" if profile else "") + ("-webhook" if webhook_endpoint else "")
+    suffix = ("-profiled" if profile else "") + ("-webhook" if webhook_endpoint else "") + ("-ab" if webhook_ab else "")
     (results / f"chunks-{schedules}{suffix}.json").write_text(json.dumps(result) + "\n")
     return result

@@ -24,8 +24,9 @@ from standardwebhooks import Webhook
 from billrun.billing import lifecycle, triggers, webhook_delivery
 from billrun.billing.chunk import execute_chunk
 from billrun.config import get_settings
+from billrun.store import webhooks as webhook_repo
 from billrun.store.db import unit_of_work
-from billrun.store.models import Invoice, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from billrun.store.models import Invoice, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookOutbox
 from billrun.webhooks import transport
 from billrun.webhooks.sealing import unseal
 from tests.integration.conftest import WorkerProcess, seed_fixed_schedule, wait_for
@@ -134,22 +135,26 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_when_delivering(
     assert len(hooks.requests) == 1
 
 
+def event_types(resource_id: str) -> list[str]:
+    """The types of the events about ``resource_id``, once the outbox is fanned out."""
+    with unit_of_work() as s:
+        webhook_repo.fan_out(s, 10_000)
+    with unit_of_work() as s:
+        return sorted(s.scalars(select(WebhookEvent.type).where(WebhookEvent.body.contains(resource_id))))
+
+
 def test_an_event_exists_only_if_its_change_committed(app_client: TestClient, account: Any, hooks: Receiver) -> None:
     subscribe(app_client, hooks.url)
     invoice = drafted_invoice(app_client)
-    with unit_of_work() as s:
-        before = s.scalar(select(text("count(*)")).select_from(WebhookEvent))
+    assert event_types(invoice["id"]) == ["invoice.drafted"]
     with pytest.raises(RuntimeError), unit_of_work() as s:
         found = s.get(Invoice, uuid.UUID(invoice["id"]), with_for_update=True)
         assert found is not None
         lifecycle.apply_action(s, found, "finalize")
         raise RuntimeError("the transaction fails after the change")
-    with unit_of_work() as s:
-        assert s.scalar(select(text("count(*)")).select_from(WebhookEvent)) == before
+    assert event_types(invoice["id"]) == ["invoice.drafted"]
     assert app_client.post(f"/invoices/{invoice['id']}/finalize").status_code == 200
-    with unit_of_work() as s:
-        types = s.scalars(select(WebhookEvent.type).where(WebhookEvent.body.contains(invoice["id"]))).all()
-    assert sorted(types) == ["invoice.drafted", "invoice.finalized"]
+    assert event_types(invoice["id"]) == ["invoice.drafted", "invoice.finalized"]
 
 
 def test_a_chunk_writes_its_events_in_its_own_transaction_with_data_as_get_serves_it(
@@ -162,16 +167,19 @@ def test_a_chunk_writes_its_events_in_its_own_transaction_with_data_as_get_serve
     made = [i for s in schedules for i in invoices(s["id"])]
     assert len(made) == 5
     with unit_of_work() as s:
-        # one transaction wrote the invoices and the events: the same xmin on every row
+        # one transaction wrote the invoices and the outbox row of their events: the same xmin on every row
         xmins = s.execute(
             text(
                 "SELECT DISTINCT xmin::text FROM invoices WHERE id = ANY(:ids) "
-                "UNION SELECT DISTINCT e.xmin::text FROM webhook_events e "
-                "JOIN webhook_deliveries d ON d.event_id = e.id WHERE d.endpoint_id = :endpoint"
+                "UNION SELECT xmin::text FROM webhook_outbox WHERE strpos(content, :endpoint) > 0"
             ),
-            {"ids": [i.id for i in made], "endpoint": uuid.UUID(endpoint["id"])},
+            {"ids": [i.id for i in made], "endpoint": endpoint["id"]},
+        ).all()
+        outboxed = s.scalars(
+            select(WebhookOutbox.deliveries).where(WebhookOutbox.content.contains(endpoint["id"]))
         ).all()
     assert len(xmins) == 1
+    assert outboxed == [5]  # one row for the chunk, one delivery per invoice in it
     webhook_delivery.deliver_due(budget_seconds=30)
     payloads = hooks.unique(endpoint["secret"])
     assert len(payloads) == 5 == len(hooks.requests)
@@ -190,6 +198,27 @@ def test_only_the_subscribed_types_are_delivered(app_client: TestClient, account
     webhook_delivery.deliver_due(budget_seconds=30)
     (payload,) = hooks.verified(endpoint["secret"])
     assert payload["type"] == "invoice.voided" and payload["data"] == voided
+
+
+def test_the_outbox_is_fanned_out_once_without_the_endpoints_deleted_meanwhile(
+    app_client: TestClient, account: Any, hooks: Receiver
+) -> None:
+    kept = subscribe(app_client, hooks.url)
+    gone = subscribe(app_client, hooks.url)
+    invoice = drafted_invoice(app_client)
+    assert deliveries(app_client) == []  # still one outbox row: listed once fanned out
+    assert app_client.delete(f"/webhook-endpoints/{gone['id']}").status_code == 200
+    with unit_of_work() as first, unit_of_work() as second:
+        # two passes at once: the second skips the row the first holds
+        assert webhook_repo.fan_out(first, 10_000) >= 1
+        assert webhook_repo.fan_out(second, 10_000) == 0
+    with unit_of_work() as s:
+        assert webhook_repo.fan_out(s, 10_000) == 0  # and nothing is left to fan out again
+    (made,) = deliveries(app_client)
+    assert (made["endpointId"], made["eventType"], made["status"]) == (kept["id"], "invoice.drafted", "PENDING")
+    webhook_delivery.deliver_due(budget_seconds=30)
+    (payload,) = hooks.verified(kept["secret"])
+    assert payload["data"] == invoice
 
 
 def test_a_5xx_is_retried_after_backoff_with_the_same_id_and_a_4xx_is_final(

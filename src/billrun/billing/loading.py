@@ -78,6 +78,8 @@ class CustomerFacts:
     legal_name: str = ""
     address: dict[str, Any] | None = None
     contacts: list[Any] = field(default_factory=list)
+    #: as the invoices it drafts are served (``isCustomerArchived``)
+    archived: bool = False
 
 
 @dataclass

@@ -1,16 +1,17 @@
-"""The webhook outbox: an event is written in the transaction of the change it reports, so that it exists if
-and only if the change committed, and is delivered by a worker once the transaction has committed.
+"""The webhook outbox: events are written in the transaction of the change they report, so that an event
+exists if and only if its change committed, and are delivered by a worker once the transaction has committed.
 
 ``publish`` queues an event on the unit of work; at its end, in its transaction, the events of the account's
 subscribed endpoints are rendered (their ``data`` is the resource as its GET endpoint serves it then: a
-callable is rendered from the final state) and written with one COPY per table however many there are (a
-chunk of runs writes one per invoice). Events nobody subscribed to are not rendered nor stored."""
+callable is rendered from the final state) and written, with their deliveries, as one ``webhook_outbox`` row
+however many there are (a chunk of runs reports one per invoice). The next delivery pass fans the row out
+into events and deliveries. Events nobody subscribed to are neither rendered nor stored."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ from billrun.views.serialize import present, ts
 
 Data = dict[str, Any] | Callable[[], dict[str, Any]]
 _PENDING = "billrun.outbox"
+_SUBSCRIBERS = "billrun.outbox.subscribers"
 
 
 def publish(
@@ -38,34 +40,35 @@ def publish(
     before_commit(session, lambda: _write(session), _PENDING)
 
 
-def once(render: Callable[[], dict[uuid.UUID, dict[str, Any]]]) -> Callable[[uuid.UUID], Callable[[], dict[str, Any]]]:
-    """Per-resource renderers sharing one batch rendering, made the first time any of them is called (a
-    chunk's invoices are rendered with one query, and not at all when nobody subscribed)."""
-    cache: list[dict[uuid.UUID, dict[str, Any]]] = []
+def subscribed(session: Session, account_ids: Collection[uuid.UUID], event_type: EventType) -> bool:
+    """Whether an enabled endpoint of one of these accounts takes ``event_type``: if not, publishing it is
+    a no-op, and a batch can skip rendering it."""
+    found = _subscribers(session, account_ids)
+    return any(not types or event_type in types for a in account_ids for _, types in found[a])
 
-    def of(resource_id: uuid.UUID) -> Callable[[], dict[str, Any]]:
-        def data() -> dict[str, Any]:
-            if not cache:
-                cache.append(render())
-            return cache[0][resource_id]
 
-        return data
-
-    return of
+def _subscribers(session: Session, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+    """The accounts' enabled endpoints, read once per account per transaction."""
+    known: dict[uuid.UUID, list[Any]] = session.info.setdefault(_SUBSCRIBERS, {})
+    missing = set(account_ids) - known.keys()
+    if missing:
+        found = webhook_repo.subscribers(session, missing)
+        known.update({a: found.get(a, []) for a in missing})
+    return known
 
 
 def _write(session: Session) -> None:
     pending = session.info.pop(_PENDING, {})
     if not pending:
         return
-    subscribed = webhook_repo.subscribers(session, {account_id for account_id, *_ in pending.values()})
-    if not subscribed:
+    subscribed = _subscribers(session, {account_id for account_id, *_ in pending.values()})
+    session.info.pop(_SUBSCRIBERS, None)  # a later transaction of the session reads them afresh
+    if not any(subscribed.values()):
         return
     session.flush()  # server defaults (created_at...) are rendered as stored
     events: list[tuple[Any, ...]] = []
-    deliveries: list[tuple[Any, ...]] = []
     for account_id, event_type, data, at in pending.values():
-        targets = [e for e, types in subscribed.get(account_id, ()) if not types or event_type in types]
+        targets = [e for e, types in subscribed[account_id] if not types or event_type in types]
         if not targets:
             continue
         event_id = uuid7()
@@ -73,8 +76,7 @@ def _write(session: Session) -> None:
         body = jsonutil.dumps(
             {"id": str(event_id), "type": str(event_type), "createdAt": ts(at), "data": present(resource)}
         )
-        events.append((event_id, account_id, str(event_type), body, at))
-        deliveries += [(uuid7(), account_id, event_id, endpoint, str(event_type), at) for endpoint in targets]
+        events.append((event_id, account_id, str(event_type), body, at, targets))
     if events:
-        webhook_repo.write_outbox(session, events, deliveries)
+        webhook_repo.write_outbox(session, real_now(), events)
         deliver_after_commit(session)

@@ -12,6 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -30,7 +31,7 @@ from billrun.store import runs as run_repo
 from billrun.store.bulk import copy_mapped, with_defaults
 from billrun.store.db import unit_of_work
 from billrun.store.models import Invoice
-from billrun.views.invoices import invoices_json
+from billrun.views.invoices import invoice_json
 
 log = structlog.get_logger(__name__)
 
@@ -121,7 +122,7 @@ def persist_claimed(
             new_invoices = with_defaults(Invoice, new_invoices)
             copy_mapped(session, Invoice, new_invoices)
             insert_rows(session, written)
-            _publish_drafted(session, new_invoices)
+            _publish_drafted(session, new_invoices, {c.customer.id for c in contexts.values() if c.customer.archived})
         session.flush()  # the recomputed invoices' changes first, so that the statements below have the last word
         run_repo.complete_many(session, done, real_now())
         run_repo.set_last_invoices(session, last_invoice)  # rows locked by schedules_to_bill: no upgrade
@@ -137,16 +138,18 @@ def persist_claimed(
 _INVOICE_ATTRIBUTES = tuple(prop.key for prop in sa_inspect(Invoice).column_attrs)
 
 
-def _publish_drafted(session: Session, rows: list[dict[str, Any]]) -> None:
-    """``invoice.drafted`` for each new invoice, rendered (only if someone subscribed) from the rows just
-    written, with one query for the page's customers, as ``GET /invoices`` renders a page."""
+def _publish_drafted(session: Session, rows: list[dict[str, Any]], archived: set[uuid.UUID]) -> None:
+    """``invoice.drafted`` for each new invoice if someone subscribed, rendered as ``GET /invoices`` renders a
+    page from the rows the COPY wrote (``archived``: which of their customers are)."""
+    if not outbox.subscribed(session, {row["account_id"] for row in rows}, EventType.INVOICE_DRAFTED):
+        return
     # the views read attributes only: plain namespaces, not ORM instances (whose set-up cost as much as the
     # rendering), holding what the COPY stored (NULL where a row names no column and it has no default)
     blank = dict.fromkeys(_INVOICE_ATTRIBUTES)
-    made: list[Any] = [SimpleNamespace(**(blank | row)) for row in rows]
-    rendered = outbox.once(lambda: {i.id: body for i, body in zip(made, invoices_json(session, made), strict=True)})
-    for invoice in made:
-        outbox.publish(session, invoice.account_id, EventType.INVOICE_DRAFTED, rendered(invoice.id), invoice.id)
+    for row in rows:
+        invoice: Any = SimpleNamespace(**(blank | row))
+        data = partial(invoice_json, invoice, invoice.customer_id in archived)
+        outbox.publish(session, invoice.account_id, EventType.INVOICE_DRAFTED, data, invoice.id)
 
 
 def _over_existing(

@@ -1,6 +1,7 @@
 """Delivering the outbox: at least once, signed, retried with backoff, never to a private address.
 
-A pass claims due deliveries under a lease (concurrent workers skip each other's), posts them in parallel,
+A pass fans the outbox's rows out into events and deliveries (:func:`billrun.store.webhooks.fan_out`), then
+claims due deliveries under a lease (concurrent workers skip each other's), posts them in parallel,
 then records every attempt in one transaction. A worker killed mid-pass leaves its deliveries leased: once
 the lease has run out, any worker takes them again, and the receiver sees the same ``webhook-id`` twice (it
 deduplicates by it; Standard Webhooks' contract). The order of deliveries to one endpoint is not promised:
@@ -33,6 +34,8 @@ log = structlog.get_logger(__name__)
 #: Deliveries claimed per pass, and posted at once (one slow receiver holds one thread, not the pass).
 BATCH = 32
 THREADS = 8
+#: Outbox rows fanned out per pass (a chunk's row holds an event per invoice, 100 by default).
+FAN_OUT = 10
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ def deliver_due(budget_seconds: float = 30.0) -> Report:
     started = time.monotonic()
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
     while time.monotonic() - started < budget_seconds:
+        with unit_of_work() as session:
+            repo.fan_out(session, FAN_OUT)
         with unit_of_work() as session:
             claimed = repo.claim_due(session, real_now(), BATCH, lease())
         if not claimed:

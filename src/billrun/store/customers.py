@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from billrun.store.common import as_uuid
+from billrun.store.common import as_uuid, one_of
 from billrun.store.models import Customer, CustomerAlias
 
 
@@ -120,7 +120,7 @@ def archived_among(session: Session, customer_ids: set[uuid.UUID]) -> set[uuid.U
     if not customer_ids:
         return set()
     rows = session.execute(
-        select(Customer.id).where(Customer.id.in_(customer_ids), Customer.archived_at.is_not(None))
+        select(Customer.id).where(one_of(Customer.id, customer_ids), Customer.archived_at.is_not(None))
     ).scalars()
     return set(rows)
 

@@ -98,9 +98,14 @@ def rows_of(
         str(m.id): m for m in session.execute(select(UsageMetric).where(one_of(UsageMetric.id, metric_ids))).scalars()
     }
     versions = taxes.current_versions(session, list({m.tax_rate_id for rows in mappings.values() for m in rows}))
-    customer_columns = [Customer.id, Customer.tax_status]
+    customer_columns: list[Any] = [Customer.id, Customer.tax_status]
     if with_details:
-        customer_columns += [Customer.legal_name, Customer.address, Customer.contacts]
+        customer_columns += [
+            Customer.legal_name,
+            Customer.address,
+            Customer.contacts,
+            Customer.archived_at.is_not(None).label("archived"),
+        ]
     customer_ids = {s.customer_id for s in schedules}
     customers = {
         row.id: dict(row._mapping)
