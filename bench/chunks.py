@@ -54,7 +54,6 @@ STAGES = (
     ("billrun.store.runs", "set_last_invoices", "complete runs.last invoice"),
     ("billrun.billing.persist", "_publish_drafted", "webhook events queued"),
     ("billrun.billing.outbox", "_write", "webhook outbox"),
-    ("billrun.billing.persist", "invoice_json", "webhook outbox.render invoices"),
     ("billrun.store.webhooks", "write_outbox", "webhook outbox.outbox row"),
 )
 

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, text, update
 from standardwebhooks import Webhook
 
-from billrun.billing import lifecycle, triggers, webhook_delivery
+from billrun.billing import lifecycle, outbox, triggers, webhook_delivery
 from billrun.billing.chunk import execute_chunk
 from billrun.config import get_settings
 from billrun.store import webhooks as webhook_repo
@@ -138,7 +138,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_when_delivering(
 def event_types(resource_id: str) -> list[str]:
     """The types of the events about ``resource_id``, once the outbox is fanned out."""
     with unit_of_work() as s:
-        webhook_repo.fan_out(s, 10_000)
+        webhook_repo.fan_out(s, 10_000, outbox.finish)
     with unit_of_work() as s:
         return sorted(s.scalars(select(WebhookEvent.type).where(WebhookEvent.body.contains(resource_id))))
 
@@ -210,10 +210,10 @@ def test_the_outbox_is_fanned_out_once_without_the_endpoints_deleted_meanwhile(
     assert app_client.delete(f"/webhook-endpoints/{gone['id']}").status_code == 200
     with unit_of_work() as first, unit_of_work() as second:
         # two passes at once: the second skips the row the first holds
-        assert webhook_repo.fan_out(first, 10_000) >= 1
-        assert webhook_repo.fan_out(second, 10_000) == 0
+        assert webhook_repo.fan_out(first, 10_000, outbox.finish) >= 1
+        assert webhook_repo.fan_out(second, 10_000, outbox.finish) == 0
     with unit_of_work() as s:
-        assert webhook_repo.fan_out(s, 10_000) == 0  # and nothing is left to fan out again
+        assert webhook_repo.fan_out(s, 10_000, outbox.finish) == 0  # and nothing is left to fan out again
     (made,) = deliveries(app_client)
     assert (made["endpointId"], made["eventType"], made["status"]) == (kept["id"], "invoice.drafted", "PENDING")
     webhook_delivery.deliver_due(budget_seconds=30)

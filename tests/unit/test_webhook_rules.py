@@ -9,10 +9,15 @@ import random
 import socket
 import threading
 import time
+import uuid
+from decimal import Decimal
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from billrun import jsonutil
+from billrun.store.bulk import values_from_json
+from billrun.store.models import Invoice
 from billrun.webhooks import policy, signing, transport
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
@@ -106,6 +111,30 @@ def test_a_resolver_that_never_answers_is_cut_at_the_attempt_timeout(monkeypatch
     assert answer.status is None
     assert answer.error == "timed out after 0.5 s"
     assert policy.retryable(answer.status)
+
+
+def test_an_invoice_row_comes_back_from_the_outbox_as_it_was_written() -> None:
+    # a chunk's invoice.drafted payloads are rendered when the outbox is fanned out, from the row values it
+    # serialised: every column type must come back equal, or the payload would differ from GET /invoices/{id}
+    row = {
+        "id": uuid.uuid4(),
+        "account_id": uuid.uuid4(),
+        "billing_schedule_id": None,
+        "drafting_date": dt.date(2024, 2, 1),
+        "status": "DRAFT",
+        "net_total": Decimal("100.10"),
+        "total_tax": Decimal("0"),
+        "gross_total": Decimal("1E+2"),
+        "customer_billing_address": {"line1": "1 Road", "country": "GB", "note": None},
+        "warnings": [],
+        "metadata_": {"rate": Decimal("0.125")},
+        "calculated_at": dt.datetime(2024, 2, 1, 0, 5, 0, 123456, tzinfo=dt.UTC),
+        "created_at": dt.datetime(2024, 2, 1, 0, 5, tzinfo=dt.UTC),
+    }
+    back = values_from_json(Invoice, jsonutil.loads(jsonutil.dumps(row)))
+    assert back == row
+    assert [type(back[k]) for k in row] == [type(v) for v in row.values()]
+    assert str(back["gross_total"]) == "1E+2"  # the exact decimal, not merely an equal one
 
 
 def test_the_signature_is_what_standard_webhooks_verifies() -> None:

@@ -4,16 +4,20 @@ exists if and only if its change committed, and are delivered by a worker once t
 ``publish`` queues an event on the unit of work; at its end, in its transaction, the events of the account's
 subscribed endpoints are rendered (their ``data`` is the resource as its GET endpoint serves it then: a
 callable is rendered from the final state) and written, with their deliveries, as one ``webhook_outbox`` row
-however many there are (a chunk of runs reports one per invoice). The next delivery pass fans the row out
-into events and deliveries. Events nobody subscribed to are neither rendered nor stored."""
+however many there are (a chunk of runs reports one per invoice, and stores each new invoice's row values,
+rendered as its GET serves them when fanned out: :class:`InvoiceValues`). The next delivery pass fans the row
+out into events and deliveries. Events nobody subscribed to are neither rendered nor stored."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from collections.abc import Callable, Collection, Hashable
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from billrun import jsonutil
@@ -22,10 +26,12 @@ from billrun.billing.dispatch import deliver_after_commit
 from billrun.domain.statuses import EventType
 from billrun.ids import uuid7
 from billrun.store import webhooks as webhook_repo
+from billrun.store.bulk import values_from_json
 from billrun.store.db import before_commit
+from billrun.store.models import Invoice
+from billrun.views.invoices import invoice_json
 from billrun.views.serialize import present, ts
 
-Data = dict[str, Any] | Callable[[], dict[str, Any]]
 _PENDING = "billrun.outbox"
 _SUBSCRIBERS = "billrun.outbox.subscribers"
 
@@ -57,6 +63,40 @@ def _subscribers(session: Session, account_ids: Collection[uuid.UUID]) -> dict[u
     return known
 
 
+@dataclass(frozen=True)
+class InvoiceValues:
+    """An invoice's ``data`` rendered when the outbox is fanned out, from its row's values as written (those
+    the resource's GET served at the commit): a chunk's transaction serialises each new invoice's row instead
+    of rendering and serialising its resource, about half the cost."""
+
+    values: dict[str, Any]
+    customer_archived: bool
+
+
+#: what ``publish`` takes: the resource, a callable rendering it from the transaction's final state, or the
+#: values of an invoice row (rendered when fanned out)
+Data = dict[str, Any] | Callable[[], dict[str, Any]] | InvoiceValues
+
+
+def finish(kind: str, line: str, event_id: str, event_type: str, created_at: str) -> str:
+    """The body of an event the outbox holds as ``kind`` (only ``invoice``: :class:`InvoiceValues`)."""
+    if kind != "invoice":
+        raise ValueError(f"no webhook payload is stored as {kind!r}")
+    stored = jsonutil.loads(line)
+    invoice: Any = SimpleNamespace(**(_INVOICE_BLANK | values_from_json(Invoice, stored["values"])))
+    data = present(invoice_json(invoice, stored["archived"]))
+    return _body(event_id, event_type, dt.datetime.fromisoformat(created_at), data)
+
+
+#: the views read attributes only: plain namespaces, not ORM instances (whose set-up cost as much as the
+#: rendering), holding what the COPY stored (NULL where a row names no column and it has no default)
+_INVOICE_BLANK = dict.fromkeys(prop.key for prop in sa_inspect(Invoice).column_attrs)
+
+
+def _body(event_id: str, event_type: str, at: dt.datetime, data: Any) -> str:
+    return jsonutil.dumps({"id": event_id, "type": event_type, "createdAt": ts(at), "data": data})
+
+
 def _write(session: Session) -> None:
     pending = session.info.pop(_PENDING, {})
     if not pending:
@@ -73,10 +113,11 @@ def _write(session: Session) -> None:
             continue
         event_id = uuid7()
         resource = data() if callable(data) else data
-        body = jsonutil.dumps(
-            {"id": str(event_id), "type": str(event_type), "createdAt": ts(at), "data": present(resource)}
-        )
-        events.append((event_id, account_id, str(event_type), body, at, targets))
+        if isinstance(resource, InvoiceValues):
+            line, kind = jsonutil.dumps({"values": resource.values, "archived": resource.customer_archived}), "invoice"
+        else:
+            line, kind = _body(str(event_id), str(event_type), at, present(resource)), None
+        events.append((event_id, account_id, str(event_type), line, at, targets, kind))
     if events:
         webhook_repo.write_outbox(session, real_now(), events)
         deliver_after_commit(session)

@@ -12,12 +12,9 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
-from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from billrun.billing import faults, outbox
@@ -31,7 +28,6 @@ from billrun.store import runs as run_repo
 from billrun.store.bulk import copy_mapped, with_defaults
 from billrun.store.db import unit_of_work
 from billrun.store.models import Invoice
-from billrun.views.invoices import invoice_json
 
 log = structlog.get_logger(__name__)
 
@@ -135,21 +131,14 @@ def persist_claimed(
     return outcomes
 
 
-_INVOICE_ATTRIBUTES = tuple(prop.key for prop in sa_inspect(Invoice).column_attrs)
-
-
 def _publish_drafted(session: Session, rows: list[dict[str, Any]], archived: set[uuid.UUID]) -> None:
-    """``invoice.drafted`` for each new invoice if someone subscribed, rendered as ``GET /invoices`` renders a
-    page from the rows the COPY wrote (``archived``: which of their customers are)."""
+    """``invoice.drafted`` for each new invoice if someone subscribed: the rows the COPY wrote, rendered as
+    ``GET /invoices`` serves them when the outbox is fanned out (``archived``: which of their customers are)."""
     if not outbox.subscribed(session, {row["account_id"] for row in rows}, EventType.INVOICE_DRAFTED):
         return
-    # the views read attributes only: plain namespaces, not ORM instances (whose set-up cost as much as the
-    # rendering), holding what the COPY stored (NULL where a row names no column and it has no default)
-    blank = dict.fromkeys(_INVOICE_ATTRIBUTES)
     for row in rows:
-        invoice: Any = SimpleNamespace(**(blank | row))
-        data = partial(invoice_json, invoice, invoice.customer_id in archived)
-        outbox.publish(session, invoice.account_id, EventType.INVOICE_DRAFTED, data, invoice.id)
+        data = outbox.InvoiceValues(row, row["customer_id"] in archived)
+        outbox.publish(session, row["account_id"], EventType.INVOICE_DRAFTED, data, row["id"])
 
 
 def _over_existing(

@@ -21,6 +21,7 @@ from functools import lru_cache
 import structlog
 
 from billrun import metrics
+from billrun.billing import outbox
 from billrun.billing.clock import real_now
 from billrun.billing.dispatch import dispatcher
 from billrun.config import get_settings
@@ -134,7 +135,7 @@ def deliver_due(budget_seconds: float = 30.0) -> Report:
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
     while time.monotonic() - started < budget_seconds:
         with unit_of_work() as session:
-            repo.fan_out(session, FAN_OUT)
+            repo.fan_out(session, FAN_OUT, outbox.finish)
         with unit_of_work() as session:
             claimed = repo.claim_due(session, real_now(), BATCH, lease())
         if not claimed:

@@ -5,7 +5,10 @@ statement per table, where a multi-row INSERT binds and plans every parameter (S
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import inspect
@@ -67,3 +70,24 @@ def with_defaults(model: type, rows: Sequence[dict[str, Any]]) -> list[dict[str,
                 full[key] = default.arg if default.is_scalar else default.arg(None)
         filled.append(full)
     return filled
+
+
+def values_from_json(model: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Row values (keyed by ``model``'s attribute names) back from :func:`billrun.jsonutil.dumps`'s text:
+    dates, timestamps, UUIDs and decimals as the column types say, everything else as parsed."""
+    mapper: Any = inspect(model)
+    decoded = dict(values)
+    for prop in mapper.column_attrs:
+        value = values.get(prop.key)
+        if value is None or isinstance(prop.columns[0].type, JSONB):
+            continue
+        kind = prop.columns[0].type.python_type
+        if kind is dt.datetime:
+            decoded[prop.key] = dt.datetime.fromisoformat(value)
+        elif kind is dt.date:
+            decoded[prop.key] = dt.date.fromisoformat(value)
+        elif kind is uuid.UUID:
+            decoded[prop.key] = uuid.UUID(value)
+        elif kind is Decimal:
+            decoded[prop.key] = Decimal(str(value))
+    return decoded

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,26 +36,29 @@ def subscribers(
 
 
 def write_outbox(session: Session, at: dt.datetime, events: Sequence[tuple[Any, ...]]) -> None:
-    """One row for a transaction's events, as (id, account_id, type, body, created_at, endpoint ids): a
-    delivery per endpoint, due at once, is made when the row is fanned out. The row's content is a JSON line of
-    everything but the bodies, then the bodies, a line each (JSON text holds no raw newline): bodies inside a
-    JSON document would be escaped and unescaped again, a third of the row's cost."""
+    """One row for a transaction's events, as (id, account_id, type, line, created_at, endpoint ids, kind): the
+    line is the event's body, or (``kind`` not None) what the fan-out makes its body from. A delivery per
+    endpoint, due at once, is made when the row is fanned out. The row's content is a JSON line of everything
+    but the lines, then the lines (JSON text holds no raw newline): bodies inside a JSON document would be
+    escaped and unescaped again, a third of the row's cost."""
     head = [
-        [str(i), str(a), t, created.isoformat(), [str(p) for p in targets]] for i, a, t, _, created, targets in events
+        [str(i), str(a), t, created.isoformat(), [str(p) for p in targets], kind]
+        for i, a, t, _, created, targets, kind in events
     ]
-    lines = [json.dumps(head, separators=(",", ":")), *(body for _, _, _, body, _, _ in events)]
-    if any("\n" in body for body in lines[1:]):  # never from json.dumps; a row split wrongly would never fan out
+    lines = [json.dumps(head, separators=(",", ":")), *(line for _, _, _, line, *_ in events)]
+    if any("\n" in line for line in lines[1:]):  # never from json.dumps; a row split wrongly would never fan out
         raise ValueError("a webhook body holds a raw newline")
-    deliveries = sum(len(targets) for *_, targets in events)
+    deliveries = sum(len(targets) for *_, targets, _ in events)
     session.execute(
         insert(WebhookOutbox).values(id=uuid7(), content="\n".join(lines), deliveries=deliveries, created_at=at)
     )
 
 
-def fan_out(session: Session, limit: int) -> int:
+def fan_out(session: Session, limit: int, finish: Callable[[str, str, str, str, str], str]) -> int:
     """Fan up to ``limit`` outbox rows out into events and their deliveries (one COPY per table), and delete
-    them; rows another pass is fanning out are skipped. Returns the deliveries made. An account or an endpoint
-    deleted since takes its events or deliveries with it, as the foreign keys would have."""
+    them; rows another pass is fanning out are skipped. ``finish(kind, line, id, type, created_at)`` makes the
+    body of an event stored as a ``kind``. Returns the deliveries made. An account or an endpoint deleted
+    since takes its events or deliveries with it, as the foreign keys would have."""
     rows = session.execute(
         select(WebhookOutbox.id, WebhookOutbox.content)
         .order_by(WebhookOutbox.id)
@@ -66,8 +69,9 @@ def fan_out(session: Session, limit: int) -> int:
         return 0
     events: list[tuple[str, str, str, str, str, list[str]]] = []
     for _, content in rows:
-        first, *bodies = content.split("\n")
-        events += [(i, a, t, body, at, p) for (i, a, t, at, p), body in zip(json.loads(first), bodies, strict=True)]
+        first, *lines = content.split("\n")
+        for (i, a, t, at, targets, kind), line in zip(json.loads(first), lines, strict=True):
+            events.append((i, a, t, line if kind is None else finish(kind, line, i, t, at), at, targets))
     # held until the commit (key share): not deleted while their rows are written
     accounts = _still_there(session, Account, {e[1] for e in events})
     endpoints = _still_there(session, WebhookEndpoint, {p for *_, targets in events for p in targets})
