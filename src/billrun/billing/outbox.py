@@ -26,7 +26,7 @@ from billrun.billing.dispatch import deliver_after_commit
 from billrun.domain.statuses import EventType
 from billrun.ids import uuid7
 from billrun.store import webhooks as webhook_repo
-from billrun.store.bulk import values_from_json
+from billrun.store.bulk import values_from_json, values_to_json
 from billrun.store.db import before_commit
 from billrun.store.models import Invoice
 from billrun.views.invoices import invoice_json
@@ -114,7 +114,8 @@ def _write(session: Session) -> None:
         event_id = uuid7()
         resource = data() if callable(data) else data
         if isinstance(resource, InvoiceValues):
-            line, kind = jsonutil.dumps({"values": resource.values, "archived": resource.customer_archived}), "invoice"
+            archived = "true" if resource.customer_archived else "false"
+            line, kind = f'{{"archived":{archived},"values":{values_to_json(resource.values)}}}', "invoice"
         else:
             line, kind = _body(str(event_id), str(event_type), at, present(resource)), None
         events.append((event_id, account_id, str(event_type), line, at, targets, kind))
