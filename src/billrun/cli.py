@@ -123,6 +123,12 @@ def _account_json(account: Any, keys: list[str]) -> dict[str, Any]:
         "autoIssueGraceSeconds": account.auto_issue_grace_seconds,
         "billingRunOffsetSeconds": account.billing_run_offset_seconds,
         "rateLimitPerMinute": account.rate_limit_per_minute,
+        "legalName": account.legal_name,
+        "address": account.address,
+        "taxId": account.tax_id,
+        "logoUrl": account.logo_url,
+        "locale": account.locale,
+        "paperSize": account.paper_size,
         "disabled": account.disabled_at is not None,
         "apiKeys": keys,
         "createdAt": account.created_at.isoformat() if account.created_at else None,
@@ -187,14 +193,31 @@ def _update(session: Any, args: argparse.Namespace) -> Any:
         value = getattr(args, name)
         if value is None:
             continue
-        size = len(value) if kind is str else value
+        if kind is str:
+            value = _document_setting(name, value.replace("\\n", "\n").strip())
+        size = len(value or "") if kind is str else value
         if not low <= size <= high:
             what = "length" if kind is str else "value"
             raise UserError(f"--{name.replace('_', '-')}: {what} must be between {low} and {high}")
-        changes[name] = value
+        changes[name] = None if name in accounts.CLEARABLE and not value else value
     if not changes:
         raise UserError("nothing to update: give at least one setting (see 'billrun accounts update --help')")
     return accounts.update_settings(session, args.id, changes)
+
+
+def _document_setting(name: str, value: str) -> str:
+    """A seller setting as stored, or a UserError saying what is accepted."""
+    from billrun.documents.formatting import PAPER_SIZES, known_locale
+
+    if name == "locale" and not known_locale(value):
+        raise UserError(f"--locale: {value!r} is not a locale CLDR knows (e.g. en-GB, en-US, de-DE, fr-FR)")
+    if name == "paper_size":
+        value = value.upper()
+        if value not in PAPER_SIZES:
+            raise UserError(f"--paper-size: must be one of {', '.join(PAPER_SIZES)}")
+    if name == "logo_url" and value and not value.startswith(("https://", "http://", "data:image/")):
+        raise UserError("--logo-url: must be an https:// or http:// URL, or a data:image/ URL")
+    return value
 
 
 def _rotate(session: Any, args: argparse.Namespace) -> Any:
@@ -215,6 +238,41 @@ def _enable(session: Any, args: argparse.Namespace) -> Any:
     from billrun.store import accounts
 
     return accounts.set_disabled(session, args.id, False)
+
+
+@_with_services(need_redis=False)
+def cmd_invoice_show(args: argparse.Namespace) -> int:
+    """One invoice for an operator, whatever its account: JSON with its lines, its explanation, or the
+    document written as HTML or PDF (``-`` for standard output)."""
+    from billrun.billing import documents, explanation
+    from billrun.store import invoices
+    from billrun.store.db import unit_of_work
+    from billrun.views.invoices import line_json, one_invoice_json
+
+    with unit_of_work() as session:
+        invoice = invoices.find(session, args.id)
+        if invoice is None:
+            raise UserError(f"no invoice {args.id}")
+        if args.explain:
+            print(json.dumps(explanation.explain_invoice(session, invoice), indent=2))
+            return 0
+        if not (args.html or args.pdf):
+            body = one_invoice_json(session, invoice)
+            body["lineItems"] = [line_json(line, invoice.currency) for line in invoices.lines_of(session, invoice.id)]
+            print(json.dumps(body, indent=2))
+            return 0
+        doc = documents.invoice_document(session, invoice)
+    target = args.html or args.pdf
+    content = documents.invoice_page(doc).encode() if args.html else documents.invoice_pdf(doc)
+    if target == "-":
+        sys.stdout.buffer.write(content)
+    else:
+        try:
+            Path(target).write_bytes(content)
+        except OSError as exc:
+            raise UserError(f"cannot write {target}: {exc.strerror}") from None
+        sys.stderr.write(f"wrote {target} ({len(content):,} bytes)\n")
+    return 0
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -423,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     upd.add_argument("--auto-issue-grace-seconds", type=int, help="DRAFT to FINAL grace period (default 3600)")
     upd.add_argument("--billing-run-offset-seconds", type=int, help="billing-run offset (default 0)")
     upd.add_argument("--rate-limit", dest="rate_limit_per_minute", type=int, help="requests per minute; 0 = none")
+    upd.add_argument("--legal-name", help="the seller's name on invoice documents (default: the account name)")
+    upd.add_argument("--address", help="the seller's address on invoices, one line per line (newlines or \\n)")
+    upd.add_argument("--tax-id", help="the seller's tax id printed on invoices (e.g. a VAT number)")
+    upd.add_argument("--logo-url", help="https:// URL of a logo for invoices (fetched when a PDF is rendered)")
+    upd.add_argument("--locale", help="how invoices format amounts and dates (default en-GB; e.g. en-US, de-DE)")
+    upd.add_argument("--paper-size", help="PDF paper size: A4 (default) or LETTER")
     upd.set_defaults(func=_accounts(_update))
 
     settings = get_settings()
@@ -455,6 +519,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_date, help="as-of date YYYY-MM-DD (default: today on the schedule clock)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
+
+    invoice = sub.add_parser("invoice", help="invoices for operators")
+    isub = invoice.add_subparsers(dest="invoice_command", required=True)
+    show = isub.add_parser("show", help="an invoice as JSON, its explanation, or its HTML or PDF document")
+    show.add_argument("id", type=_uuid, help="invoice id")
+    form = show.add_mutually_exclusive_group()
+    form.add_argument("--html", metavar="FILE", help="write the HTML document to FILE (- for stdout)")
+    form.add_argument("--pdf", metavar="FILE", help="write the PDF to FILE (- for stdout)")
+    form.add_argument("--explain", action="store_true", help="print why each line is what it is (JSON)")
+    show.set_defaults(func=cmd_invoice_show)
 
     hooks = sub.add_parser("webhooks", help="webhook deliveries: what waits, and retrying")
     hsub = hooks.add_subparsers(dest="webhooks_command", required=True)

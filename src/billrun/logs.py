@@ -25,6 +25,8 @@ _QUIET = {
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
     "alembic": logging.WARNING,  # `billrun db upgrade` prints what it applied itself
+    "weasyprint": logging.ERROR,  # a line per rendering step of every PDF, and notes on CSS it skips
+    "fontTools": logging.WARNING,  # font subsetting in PDFs
 }
 
 

@@ -101,6 +101,7 @@ FORBIDDEN = {
     "billrun.billing": ("billrun.ingest", "billrun.worker", "billrun.api"),
     "billrun.worker": ("billrun.api",),
     "billrun.views": ("billrun.billing", "billrun.ingest", "billrun.worker", "billrun.api"),
+    "billrun.documents": ("billrun.store", "billrun.billing", "billrun.ingest", "billrun.worker", "billrun.api"),
     "billrun.webhooks": ("billrun.store", "billrun.billing", "billrun.ingest", "billrun.worker", "billrun.api"),
 }
 

@@ -347,3 +347,22 @@ def _decode_cursor(query: Query, name: str, value: str, scope: str) -> tuple[Any
 def encode_cursor(scope: str, sort_value: Any, row_id: str) -> str:
     raw = json.dumps([_cursor_tag(scope), sort_value, row_id], default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the client prefers HTML to JSON (a browser): ``text/html`` accepted with a higher quality than
+    ``application/json``. API clients, which send ``application/json``, ``*/*`` or nothing, get JSON."""
+    quality: dict[str, float] = {}
+    for part in request.headers.get("accept", "").split(","):
+        media, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        quality[media.strip().lower()] = max(q, quality.get(media.strip().lower(), 0.0))
+    html = quality.get("text/html", 0.0)
+    return html > 0 and html > max(quality.get("application/json", 0.0), quality.get("application/*", 0.0))

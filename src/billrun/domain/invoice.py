@@ -99,6 +99,8 @@ class _Working:
     current: Decimal  # net after the discounts applied so far
     discount_total: Decimal = Decimal(0)  # shares kept on the line (separateLineItem false)
     messages: list[str] = field(default_factory=list)
+    #: every discount share taken from this line, in order: what the explanation shows (SPEC §4.8)
+    discounts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class _DiscountLine:
     title: str
     share: Decimal
     first: _Working
+    discount: dict[str, Any] = field(default_factory=dict)
 
 
 def _rated_charges(
@@ -138,12 +141,21 @@ def _apply_discounts(schedule: ScheduleSpec, charges: list[_Working]) -> list[_D
                 continue
             shares = _discount_shares(discount.type, discount.amount, eligible, currency)
             by_rate: dict[str | None, _DiscountLine] = {}
+            described = {
+                "id": discount.id,
+                "type": discount.type.value,
+                "amount": str(discount.amount),
+                "message": discount.message,
+                "separateLineItem": discount.separate_line_item,
+                "eligibleSubtotal": str(sum((w.current for w in eligible), Decimal(0))),
+            }
             for w, share in zip(eligible, shares, strict=True):
+                w.discounts.append({**described, "base": str(w.current), "share": str(share)})
                 w.current -= share
                 if discount.separate_line_item:
                     key = _tax_key(schedule, w.item.price_id)
                     if key not in by_rate:
-                        by_rate[key] = _DiscountLine(discount.message, Decimal(0), w)
+                        by_rate[key] = _DiscountLine(discount.message, Decimal(0), w, described)
                     by_rate[key].share += share
                 else:
                     w.discount_total += share
@@ -201,9 +213,9 @@ def charges_after_discounts(
     return charges
 
 
-def _true_up(schedule: ScheduleSpec, item: DueItem, data: RatingData) -> Decimal:
+def _true_up(schedule: ScheduleSpec, item: DueItem, data: RatingData) -> tuple[Decimal, Decimal]:
     """``max(0, amount x f - eligible nets within s..e after discounts)``, recomputed from the inputs of every
-    invoice that holds those lines, never read from stored invoices (SPEC §4.9)."""
+    invoice that holds those lines, never read from stored invoices (SPEC §4.9). Returns (true-up, charged)."""
     assert item.minimum_index is not None
     phase = schedule.phases[item.phase_index]
     minimum = phase.minimums[item.minimum_index]
@@ -222,7 +234,7 @@ def _true_up(schedule: ScheduleSpec, item: DueItem, data: RatingData) -> Decimal
             if w.item in relevant:
                 charged += w.current
     owed = Fraction(minimum.amount) * proration_factor(item.service, item.full) - Fraction(charged)
-    return round_money(max(Fraction(0), owed), schedule.currency)
+    return round_money(max(Fraction(0), owed), schedule.currency), charged
 
 
 def read_inputs(schedule: ScheduleSpec, items: list[DueItem], data: RatingData) -> None:
@@ -318,7 +330,7 @@ def compute_invoice(
             service=service,
             tier=w.line.tier,
             detail=w.line.detail,
-            derivation=w.line.derivation,
+            derivation={**w.line.derivation, "discounts": w.discounts} if w.discounts else w.line.derivation,
         )
     for d in discount_lines:
         if d.share == 0:
@@ -337,11 +349,12 @@ def compute_invoice(
             price_id=None,
             product_id=first_price.product_id,
             service=d.first.item.service,
+            derivation={"discount": d.discount},
         )
     for item in items:
         if item.kind != ItemKind.TRUE_UP:
             continue
-        amount = _true_up(schedule, item, data)
+        amount, charged = _true_up(schedule, item, data)
         if amount == 0:
             continue
         assert item.minimum_index is not None
@@ -364,6 +377,9 @@ def compute_invoice(
                 "minimum": str(schedule.phases[item.phase_index].minimums[item.minimum_index].amount),
                 "prorationNumerator": item.service.days,
                 "prorationDenominator": item.full.days,
+                "fullPeriod": [item.full.start.isoformat(), item.full.end.isoformat()],
+                "charged": str(charged),
+                "priceIds": list(covered),
             },
         )
     _check_safety_bounds(lines)

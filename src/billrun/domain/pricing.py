@@ -246,7 +246,8 @@ def _merge_same_rate(lines: list[ExactLine]) -> list[ExactLine]:
             merged.append(line)
             continue
         kind = twin.kind if twin.quantity != 0 else line.kind
-        parts = [*twin.derivation.get("merged", [twin.kind]), line.kind]
+        kinds = [*twin.derivation.get("merged", [twin.kind]), line.kind]
+        parts = [*twin.derivation.get("parts", [_part(twin)]), _part(line)]
         merged[merged.index(twin)] = ExactLine(
             kind,
             twin.title,
@@ -256,9 +257,14 @@ def _merge_same_rate(lines: list[ExactLine]) -> list[ExactLine]:
             twin.description,
             twin.tier,
             twin.detail,
-            {**twin.derivation, "merged": parts},
+            {**twin.derivation, "merged": kinds, "parts": parts},
         )
     return merged
+
+
+def _part(line: ExactLine) -> dict[str, Any]:
+    """A seat line as one part of a merged line: what explains its quantity."""
+    return {"kind": line.kind, "quantity": str(line.quantity), **line.derivation}
 
 
 def _rate_price(
@@ -275,7 +281,11 @@ def _rate_price(
                 name,
                 Fraction(1),
                 fraction(price.price) * factor,
-                derivation={"prorationNumerator": item.service.days, "prorationDenominator": item.full.days},
+                derivation={
+                    "prorationNumerator": item.service.days,
+                    "prorationDenominator": item.full.days,
+                    "fullPeriod": [item.full.start.isoformat(), item.full.end.isoformat()],
+                },
             )
         ]
     assert price.usage_metric_id is not None
@@ -450,6 +460,7 @@ def _seat_lines(price: PriceSpec, charge: SeatCharge, label: str) -> list[ExactL
         "seats": charge.seats,
         "days": charge.multiplicity,
         "changeDay": charge.day.isoformat(),
+        "seatType": price.seat_type,
     }
     detail = f"{label}:{charge.day.isoformat()}"
     if not price.tiers:

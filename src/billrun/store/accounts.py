@@ -21,7 +21,16 @@ SETTINGS: dict[str, tuple[type, Any, Any]] = {
     "auto_issue_grace_seconds": (int, 0, 366 * 86400),
     "billing_run_offset_seconds": (int, -86400, 86400),
     "rate_limit_per_minute": (int, 0, 1_000_000),
+    # the seller on invoice documents; an empty string clears the optional ones
+    "legal_name": (str, 0, 255),
+    "address": (str, 0, 1000),
+    "tax_id": (str, 0, 64),
+    "logo_url": (str, 0, 2048),
+    "locale": (str, 2, 16),
+    "paper_size": (str, 2, 6),
 }
+#: settings an empty value clears
+CLEARABLE = frozenset({"legal_name", "address", "tax_id", "logo_url"})
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,11 @@ from billrun.store.models import (
 )
 
 
+def find(session: Session, invoice_id: uuid.UUID) -> Invoice | None:
+    """Any account's invoice (operators' tools); the API reads invoices through ``store.common.owned``."""
+    return session.get(Invoice, invoice_id)
+
+
 def lines_of(session: Session, invoice_id: uuid.UUID) -> list[InvoiceLineItem]:
     """The invoice's lines in index order."""
     stmt = select(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice_id).order_by(InvoiceLineItem.index)

@@ -87,6 +87,13 @@ class Account(Base):
     live_invoices: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = _created()
     disabled_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)  # set: every credential gets 401
+    # the seller on invoice documents (billrun.documents)
+    legal_name: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(Text)  # as printed, one line per line
+    tax_id: Mapped[str | None] = mapped_column(String(64))
+    logo_url: Mapped[str | None] = mapped_column(String(2048))
+    locale: Mapped[str] = mapped_column(String(16), default="en-GB", server_default="en-GB")
+    paper_size: Mapped[str] = mapped_column(String(8), default="A4", server_default="A4")
 
 
 class ApiCredential(Base):

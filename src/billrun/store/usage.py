@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from billrun.domain.inputs import AggregationType, MetricSpec
@@ -243,3 +244,20 @@ def seat_rows(
         params,
     ).all()
     return [SeatEventRecord(int(r[6]), r[1], r[2], r[3], r[4], int(r[5]), str(r[0])) for r in rows]
+
+
+def events_by_ids(session: Session, account_id: uuid.UUID, ids: Sequence[str]) -> list[Row[Any]]:
+    """The usage events ``ids`` names (superseded rows included: a snapshot lists what it counted), in the
+    order given."""
+    if not ids:
+        return []
+    rows = session.execute(
+        text(
+            "SELECT e.id::text AS id, e.customer_event_id, e.customer_alias, e.event_type, e.event_timestamp, "
+            "e.event_properties, e.is_latest, e.ingest_seq FROM usage_events e "
+            "WHERE e.account_id = :account AND e.id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"account": account_id, "ids": list(ids)},
+    ).all()
+    by_id = {row.id: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]

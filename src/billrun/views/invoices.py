@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billrun.store import customers
-from billrun.store.models import Invoice
-from billrun.views.serialize import day, ident, money, ts
+from billrun.store.models import Invoice, InvoiceLineItem
+from billrun.views.serialize import day, ident, money, plain, ts
 
 
 def invoice_json(i: Invoice, customer_archived: bool) -> dict[str, Any]:
@@ -70,3 +70,32 @@ def invoices_json(s: Session, invoices: list[Invoice]) -> list[dict[str, Any]]:
 def one_invoice_json(s: Session, invoice: Invoice) -> dict[str, Any]:
     (body,) = invoices_json(s, [invoice])
     return body
+
+
+def line_json(line: InvoiceLineItem, currency: str) -> dict[str, Any]:
+    start, end = line.service_period_start, line.service_period_end
+    return {
+        "id": str(line.id),
+        "invoiceId": str(line.invoice_id),
+        "groupId": ident(line.group_id),
+        "index": line.index,
+        "title": line.title,
+        "description": line.description,
+        "quantity": plain(line.quantity),
+        "rate": plain(line.rate),
+        "rateDisplay": line.rate_display,
+        "discountTotal": money(line.discount_total, currency),
+        "taxRate": plain(line.tax_rate),
+        "taxRateId": ident(line.tax_rate_id),
+        "netTotal": money(line.net_total, currency),
+        "totalTax": money(line.total_tax, currency),
+        "grossTotal": money(line.gross_total, currency),
+        "priceId": ident(line.price_id),
+        "servicePeriod": {"startDate": day(start), "endDate": day(end)} if start else None,
+        "servicePeriodStart": f"{start.isoformat()}T00:00:00.000000Z" if start else None,
+        "servicePeriodEnd": f"{end.isoformat()}T23:59:59.999999Z" if end else None,
+        "kind": line.kind,
+        "source": line.source,
+        "externalIds": line.sequence_fields.get("externalIds", []),
+        **{k: v for k, v in line.sequence_fields.items() if k != "externalIds"},
+    }

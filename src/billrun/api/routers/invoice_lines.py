@@ -24,38 +24,10 @@ from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Invoice, InvoiceLineItem, InvoiceLineItemGroup, Price, TaxRate
 from billrun.validation import Fields
-from billrun.views.serialize import day, ident, money, plain
+from billrun.views.invoices import line_json
+from billrun.views.serialize import money
 
 router = APIRouter()
-
-
-def line_json(line: InvoiceLineItem, currency: str) -> dict[str, Any]:
-    start, end = line.service_period_start, line.service_period_end
-    return {
-        "id": str(line.id),
-        "invoiceId": str(line.invoice_id),
-        "groupId": ident(line.group_id),
-        "index": line.index,
-        "title": line.title,
-        "description": line.description,
-        "quantity": plain(line.quantity),
-        "rate": plain(line.rate),
-        "rateDisplay": line.rate_display,
-        "discountTotal": money(line.discount_total, currency),
-        "taxRate": plain(line.tax_rate),
-        "taxRateId": ident(line.tax_rate_id),
-        "netTotal": money(line.net_total, currency),
-        "totalTax": money(line.total_tax, currency),
-        "grossTotal": money(line.gross_total, currency),
-        "priceId": ident(line.price_id),
-        "servicePeriod": {"startDate": day(start), "endDate": day(end)} if start else None,
-        "servicePeriodStart": f"{start.isoformat()}T00:00:00.000000Z" if start else None,
-        "servicePeriodEnd": f"{end.isoformat()}T23:59:59.999999Z" if end else None,
-        "kind": line.kind,
-        "source": line.source,
-        "externalIds": line.sequence_fields.get("externalIds", []),
-        **{k: v for k, v in line.sequence_fields.items() if k != "externalIds"},
-    }
 
 
 def group_json(g: InvoiceLineItemGroup, currency: str) -> dict[str, Any]:

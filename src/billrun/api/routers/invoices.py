@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
@@ -21,10 +21,11 @@ from billrun.api.http import (
     parse_json,
     raw_body,
     run_mutation,
+    wants_html,
 )
 from billrun.api.invoice_input import document_fields
 from billrun.api.listing import list_page
-from billrun.billing import lifecycle, manual_invoices, recalculation
+from billrun.billing import documents, lifecycle, manual_invoices, recalculation
 from billrun.billing.snapshots import expand_snapshot
 from billrun.domain.money import SUPPORTED_CURRENCIES
 from billrun.domain.statuses import LIVE_EDITABLE, InvoiceStatus, PaymentStatus
@@ -94,9 +95,13 @@ def list_invoices(request: Request, who: Caller = Depends(caller)) -> Response:
 
 
 @router.get("/invoices/{invoice_id}")
-def get_invoice(invoice_id: str, who: Caller = Depends(caller)) -> Response:
+def get_invoice(invoice_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
+    """JSON; a browser (``Accept: text/html``) gets the invoice page."""
     with unit_of_work() as s:
-        return JSONResponse(one_invoice_json(s, invoice_of(s, who, invoice_id)))
+        invoice = invoice_of(s, who, invoice_id)
+        if wants_html(request):
+            return HTMLResponse(documents.invoice_page(documents.invoice_document(s, invoice)))
+        return JSONResponse(one_invoice_json(s, invoice))
 
 
 @router.get("/invoices/{invoice_id}/calculation-snapshot")
