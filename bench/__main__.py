@@ -1,6 +1,6 @@
 """Benchmarks: ``python -m bench ingest --events N``, ``python -m bench billing ...``,
-``python -m bench chunks ...`` and ``python -m bench webhooks --events N`` (see the README's Performance
-section).
+``python -m bench chunks ...``, ``python -m bench webhooks --events N`` and
+``python -m bench documents --invoices N`` (see the README's Performance section).
 
 They run on BILLRUN_DATABASE_URL / BILLRUN_BROKER_URL when set, else on the embedded servers, which they
 start and stop themselves. They are never part of the test suite.
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     hooks = sub.add_parser("webhooks", help="webhook deliveries per second by one worker process")
     hooks.add_argument("--events", type=int, default=20_000)
+    documents = sub.add_parser("documents", help="invoices rendered to PDF (read, HTML, PDF), one and two processes")
+    documents.add_argument("--invoices", type=int, default=1_000)
     args = parser.parse_args(argv)
     with embedded_services(get_settings().data_dir):
         if args.bench == "ingest":
@@ -56,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.chunks import main as run_chunks
 
             run_chunks(args.schedules, args.profile, RESULTS, args.webhook_endpoint, args.webhook_ab)
+        elif args.bench == "documents":
+            from bench.documents import main as run_documents
+
+            run_documents(args.invoices, RESULTS)
         elif args.bench == "webhooks":
             from bench.webhooks import main as run_webhooks
 

@@ -223,4 +223,10 @@ def _replay(base_url: str, key: str, secret: str) -> dict[str, Any]:
             raise RuntimeError(f"expected one invoice, found {len(invoices)}")
         invoice = invoices[0]
         lines = client.get(f"/invoices/{invoice['id']}/line-items").json()["items"]
+        for suffix, path in ((".html", "html"), (".pdf", "download")):
+            document = client.get(f"/invoices/{invoice['id']}/{path}")
+            if document.status_code == 200:  # a PDF needs Pango (README, Invoice documents)
+                target = get_settings().data_dir.resolve() / f"demo-invoice{suffix}"
+                target.write_bytes(document.content)
+                sys.stderr.write(f"the invoice as a document: {target}\n")
     return {"invoice": invoice, "lineItems": lines}

@@ -80,6 +80,11 @@ def test_the_wheel_installs_migrates_and_runs_the_demo(
     assert demo.returncode == 0, demo.stderr[-3000:]
     invoice = json.loads(demo.stdout)["invoice"]
     assert (invoice["netTotal"], invoice["totalTax"], invoice["grossTotal"]) == ("150.00", "30.00", "180.00")
+    # the wheel carries the templates: the demo leaves the invoice as a page and as a PDF
+    page = (tmp_path / "demo-invoice.html").read_text()
+    assert 'id="gross-total">£180.00<' in page and "Editor seat" in page
+    assert (tmp_path / "demo-invoice.pdf").read_bytes().startswith(b"%PDF")
+    assert "demo-invoice.pdf" in demo.stderr
     # no embedded servers in a plain install: asking for one says what to install instead
     embedded = subprocess.run(
         [installed / "billrun", "db", "current"],

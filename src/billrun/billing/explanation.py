@@ -75,9 +75,12 @@ def _metric_of(body: dict[str, Any], price_id: str | None) -> dict[str, Any] | N
     return next((m for m in body.get("usageMetrics", []) if m["id"] == metric_id), None)
 
 
-def counted_events(s: Session, account_id: uuid.UUID, body: dict[str, Any], index: int) -> CountedEvents | None:
+def counted_events(
+    s: Session, account_id: uuid.UUID, body: dict[str, Any], index: int, derived: dict[Any, list[str]] | None = None
+) -> CountedEvents | None:
     """The events line ``index`` counted in its own window (None: a line that counts no events). A snapshot
-    that kept only a digest of a large set is resolved by deriving the set again and comparing digests."""
+    that kept only a digest of a large set is resolved by deriving the set again and comparing digests
+    (``derived`` keeps sets already derived: the tiers of one price share theirs)."""
     line = _snapshot_line(body, index)
     if line is None or "window" not in line["derivation"]:
         return None
@@ -87,21 +90,28 @@ def counted_events(s: Session, account_id: uuid.UUID, body: dict[str, Any], inde
         return CountedEvents(ids, metric)
     assert metric is not None
     start, end = (dt.date.fromisoformat(x) for x in line["derivation"]["window"])
-    window = DateRange(start, end)
-    derived = usage_repo.aggregate(
-        s, account_id, metric_from_json(metric["id"], metric), body["customer"]["aliases"], window
-    ).event_ids
-    digest = hashlib.sha256("\n".join(sorted(derived)).encode()).hexdigest()
-    return CountedEvents(list(derived), metric, verified=digest == ids.get("sha256"))
+    key = (metric["id"], start, end)
+    if derived is None or key not in derived:
+        spec = metric_from_json(metric["id"], metric)
+        found = usage_repo.aggregate(s, account_id, spec, body["customer"]["aliases"], DateRange(start, end))
+        if derived is None:
+            derived = {}
+        derived[key] = list(found.event_ids)
+    digest = hashlib.sha256("\n".join(sorted(derived[key])).encode()).hexdigest()
+    return CountedEvents(derived[key], metric, verified=digest == ids.get("sha256"))
 
 
 def event_rows(
     s: Session, account_id: uuid.UUID, counted: CountedEvents, start: int, limit: int
 ) -> list[dict[str, Any]]:
     """Events ``start`` to ``start + limit`` of a line, with the value the metric read from each."""
-    metric = counted.metric or {}
+    ids = counted.ids[start : start + limit]
+    return _event_json(usage_repo.events_by_ids(s, account_id, ids), counted.metric)
+
+
+def _event_json(rows: list[Any], metric: dict[str, Any] | None) -> list[dict[str, Any]]:
+    metric = metric or {}
     prop = None if metric.get("aggregationType") == "COUNT" else metric.get("aggregationProperty")
-    rows = usage_repo.events_by_ids(s, account_id, counted.ids[start : start + limit])
     return [
         {
             "id": row.id,
@@ -153,6 +163,7 @@ def explain_invoice(s: Session, invoice: Invoice) -> dict[str, Any]:
             },
         }
     prices = {p["id"]: p for p in body.get("prices", [])}
+    counted = _counted_by_line(s, invoice, stored, body) if snapshot is not None else {}
     lines = []
     for line in stored:
         engine = line.source == "ENGINE" and line.index in explained
@@ -165,10 +176,10 @@ def explain_invoice(s: Session, invoice: Invoice) -> dict[str, Any]:
             price = prices.get(e["priceId"] or "")
             if price:
                 e["price"] = price
-            counted = counted_events(s, invoice.account_id, body, line.index)
-            if counted is not None:
-                e["metric"] = counted.metric
-                e["events"] = _events_json(s, invoice, counted)
+            if line.index in counted:
+                events, first = counted[line.index]
+                e["metric"] = events.metric
+                e["events"] = {"count": len(events.ids), "verified": events.verified, "first": first}
         lines.append(e)
     return {
         "invoiceId": str(invoice.id),
@@ -185,12 +196,23 @@ def explain_invoice(s: Session, invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def _events_json(s: Session, invoice: Invoice, counted: CountedEvents) -> dict[str, Any]:
-    """The count and the first events; the API adds the link to the rest."""
+def _counted_by_line(
+    s: Session, invoice: Invoice, stored: list[InvoiceLineItem], body: dict[str, Any]
+) -> dict[int, tuple[CountedEvents, list[dict[str, Any]]]]:
+    """Per engine line that counts events: those events and the first of them as served, read in one query
+    for the whole invoice (an invoice may hold 1,000 lines)."""
+    derived: dict[Any, list[str]] = {}
+    counted = {}
+    for line in stored:
+        if line.source == "ENGINE":
+            events = counted_events(s, invoice.account_id, body, line.index, derived)
+            if events is not None:
+                counted[line.index] = events
+    wanted = sorted({i for events in counted.values() for i in events.ids[:FIRST_EVENTS]})
+    rows = {row.id: row for row in usage_repo.events_by_ids(s, invoice.account_id, wanted)}
     return {
-        "count": len(counted.ids),
-        "verified": counted.verified,
-        "first": event_rows(s, invoice.account_id, counted, 0, FIRST_EVENTS),
+        index: (events, _event_json([rows[i] for i in events.ids[:FIRST_EVENTS] if i in rows], events.metric))
+        for index, events in counted.items()
     }
 
 

@@ -65,6 +65,8 @@ def price_snapshot(p: Price) -> dict[str, Any]:
         "billingFrequency": p.billing_frequency,
         "billingType": p.billing_type,
         "usageCalculationPeriod": p.usage_calculation_period,
+        # prices are immutable but for their name (SPEC §2.5): this time names the version the run read
+        "updatedAt": p.updated_at.isoformat() if p.updated_at else None,
     }
 
 

@@ -27,7 +27,11 @@ def get_invoice_html(invoice_id: str, who: Caller = Depends(caller)) -> Response
     return HTMLResponse(documents.invoice_page(doc))
 
 
-@router.get("/invoices/{invoice_id}/download")
+PDF = {200: {"description": "The invoice as a PDF", "content": {"application/pdf": {}}}}
+HTML_TOO = {200: {"description": "JSON; HTML with Accept: text/html", "content": {"text/html": {}}}}
+
+
+@router.get("/invoices/{invoice_id}/download", response_class=Response, responses=PDF)
 def download(invoice_id: str, who: Caller = Depends(caller)) -> Response:
     """The invoice as a PDF, rendered after the transaction ends."""
     with unit_of_work() as s:
@@ -45,7 +49,7 @@ def _events_link(invoice_id: str, line_id: str, position: int, event_id: str) ->
     return f"{path}?after={encode_cursor(f'{path}|', position, event_id)}"
 
 
-@router.get("/invoices/{invoice_id}/explanation")
+@router.get("/invoices/{invoice_id}/explanation", responses=HTML_TOO)
 def get_explanation(invoice_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     with unit_of_work() as s:
         invoice = invoice_of(s, who, invoice_id)

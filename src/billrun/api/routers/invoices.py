@@ -94,7 +94,10 @@ def list_invoices(request: Request, who: Caller = Depends(caller)) -> Response:
     return list_page(page, stmt, sort, Invoice.id, serialize_rows=invoices_json)
 
 
-@router.get("/invoices/{invoice_id}")
+@router.get(
+    "/invoices/{invoice_id}",
+    responses={200: {"description": "JSON; HTML with Accept: text/html", "content": {"text/html": {}}}},
+)
 def get_invoice(invoice_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     """JSON; a browser (``Accept: text/html``) gets the invoice page."""
     with unit_of_work() as s:
