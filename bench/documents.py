@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
 import resource
 import statistics
 import time
@@ -74,14 +75,20 @@ def _make(invoices: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     return account_id, ids
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def _render(ids: list[uuid.UUID]) -> dict[str, list[float]]:
-    """Each invoice read, rendered to HTML and to PDF: seconds per stage."""
+    """Each invoice read, rendered to HTML and to PDF: seconds per stage (and the process's resident memory
+    before and after, in MiB)."""
     from billrun.billing import documents
     from billrun.documents.render import html_to_pdf
     from billrun.store.db import unit_of_work
     from billrun.store.models import Invoice
 
-    times: dict[str, list[float]] = {"read": [], "html": [], "pdf": [], "bytes": []}
+    times: dict[str, list[float]] = {"read": [], "html": [], "pdf": [], "bytes": [], "rss": [_rss_mib()]}
     for invoice_id in ids:
         started = time.perf_counter()
         with unit_of_work() as s:
@@ -97,6 +104,7 @@ def _render(ids: list[uuid.UUID]) -> dict[str, list[float]]:
         times["html"].append(rendered - read)
         times["pdf"].append(done - rendered)
         times["bytes"].append(len(pdf))
+    times["rss"].append(_rss_mib())
     return times
 
 
@@ -121,7 +129,8 @@ def main(invoices: int, results: Path) -> dict[str, Any]:
     one_process = time.perf_counter() - started
     halves = [ids[: len(ids) // 2], ids[len(ids) // 2 :]]
     started = time.perf_counter()
-    with ProcessPoolExecutor(2) as pool:
+    # spawned, not forked: a forked child would share this process's database connections
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_render, halves))
     two_processes = time.perf_counter() - started
     result = {
@@ -136,6 +145,7 @@ def main(invoices: int, results: Path) -> dict[str, Any]:
         "html": _ms(times["html"]),
         "pdf": _ms(times["pdf"]),
         "pdf_kib_median": round(statistics.median(times["bytes"]) / 1024, 1),
+        "rss_mib_before_after": [round(v, 1) for v in times["rss"]],
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(json.dumps(result))

@@ -52,9 +52,11 @@ def _seller(account_id: str, **settings: Any) -> None:
 
 
 def _bill(
-    client: TestClient, prices: list[dict[str, Any]], events: list[dict[str, Any]], **phase: Any
+    client: TestClient, prices: list[dict[str, Any]], events: list[dict[str, Any]], name: str = HOSTILE, **phase: Any
 ) -> dict[str, Any]:
-    """A customer on ``prices`` from 2024-01-01 (20% tax), ``events`` posted, January billed by a real run."""
+    """A customer on ``prices`` from 2024-01-01 (20% tax), ``events`` posted, January billed by a real run.
+    The customer's name and first address line are hostile unless ``name`` is given."""
+    line1 = "1 <b>Road</b>" if name == HOSTILE else "14 Canal Street"
     tax = _post(
         client,
         "/tax-rates",
@@ -64,8 +66,8 @@ def _bill(
         client,
         "/customers",
         {
-            "legalName": HOSTILE,
-            "address": {"line1": "1 <b>Road</b>", "town": "London", "postcode": "AB1 2EF", "country": "GB"},
+            "legalName": name,
+            "address": {"line1": line1, "town": "London", "postcode": "AB1 2EF", "country": "GB"},
             "contacts": [{"name": "Pat", "email": "pat@example.com", "billingPreference": "PRIMARY"}],
         },
     )
@@ -90,7 +92,7 @@ def _bill(
     return dict(invoice)
 
 
-def _every_pricing_type(client: TestClient) -> dict[str, Any]:
+def _every_pricing_type(client: TestClient, name: str = HOSTILE) -> dict[str, Any]:
     product = _post(client, "/products", {"name": "Platform"})
     api = _post(client, "/products", {"name": "API"})
     calls = _post(
@@ -202,7 +204,7 @@ def _every_pricing_type(client: TestClient) -> dict[str, Any]:
         ],
         "minimums": [{"amount": 2000, "restrictToPrices": []}],
     }
-    return _bill(client, prices, events, **phase)
+    return _bill(client, prices, events, name, **phase)
 
 
 @pytest.fixture
@@ -427,7 +429,7 @@ def _seed_guide(client: TestClient) -> dict[str, Any]:
         },
     )
     event = {"customerEventId": "s1", "seatType": "editor", "eventTimestamp": "2024-01-01T09:00:00Z", "total": 10}
-    return _bill(client, [price], [event])
+    return _bill(client, [price], [event], "Northwind Analytics Ltd")
 
 
 @pytest.mark.parametrize("which", ["seed-guide", "every-pricing-type"])
@@ -436,7 +438,10 @@ def test_the_page_in_headless_chromium_at_desktop_and_phone_width(
 ) -> None:
     chromium = _tool("chromium")
     _seller(account["id"], legal_name="Billrun Demo Ltd", address="2 Market Street\nCambridge CB2 3QZ")
-    invoice = _seed_guide(app_client) if which == "seed-guide" else _every_pricing_type(app_client)
+    if which == "seed-guide":
+        invoice = _seed_guide(app_client)
+    else:
+        invoice = _every_pricing_type(app_client, "Northwind Analytics Ltd")
     html = app_client.get(f"/invoices/{invoice['id']}/html").text
     page = tmp_path / "invoice.html"
     page.write_text(html.replace("</body>", _MEASURE + "</body>"))
@@ -502,3 +507,40 @@ def test_events_kept_as_a_digest_are_derived_again_and_checked(
     assert app_client.post("/usage-events", json={"customerAlias": customer_id, **late}).status_code in (200, 201)
     second = derive()
     assert second.verified is False and len(second.ids) == CALLS + 1
+
+
+def test_pdfs_rendered_at_once_in_threads_each_hold_their_own_invoice(tmp_path: Path) -> None:
+    """The API renders PDFs in its thread pool, each thread with its own font configuration: eight at once
+    come out whole and each with its own customer."""
+    from concurrent.futures import ThreadPoolExecutor
+    from decimal import Decimal
+
+    from billrun.documents.model import DocumentGroup, DocumentLine, InvoiceDocument, Seller
+    from billrun.documents.render import html_to_pdf, invoice_html
+
+    pdftotext = _tool("pdftotext")
+
+    def render(n: int) -> bytes:
+        line = DocumentLine(
+            f"Line {n}", None, None, Decimal(n), Decimal(1), "ABSOLUTE", Decimal(0), Decimal(n), Decimal(0),
+            Decimal(0), Decimal(n),
+        )  # fmt: skip
+        doc = InvoiceDocument(
+            seller=Seller("Seller"),
+            id=str(n),
+            status="FINAL",
+            invoice_number=f"INV-{n}",
+            currency="GBP",
+            customer_legal_name=f"Customer number {n}",
+            groups=[DocumentGroup("G", Decimal(n), Decimal(0), Decimal(n), [line])],
+            gross_total=Decimal(n),
+        )
+        return html_to_pdf(invoice_html(doc))
+
+    with ThreadPoolExecutor(4) as pool:
+        pdfs = list(pool.map(render, range(1, 9)))
+    for n, pdf in enumerate(pdfs, start=1):
+        path = tmp_path / f"{n}.pdf"
+        path.write_bytes(pdf)
+        text = subprocess.run([pdftotext, str(path), "-"], capture_output=True, text=True, check=True).stdout
+        assert f"Customer number {n}" in text and f"INV-{n}" in text

@@ -6,6 +6,7 @@ which ships with billrun, is inserted as markup.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
@@ -20,6 +21,9 @@ from billrun.documents.model import InvoiceDocument
 PAGE_SIZES = {"A4": "A4", "LETTER": "letter"}
 #: a logo is the only resource a document fetches: bounded, and never from the local filesystem
 LOGO_TIMEOUT_SECONDS = 5
+
+
+_thread = threading.local()
 
 
 class PdfUnavailable(RuntimeError):
@@ -76,6 +80,18 @@ def html_to_pdf(html: str) -> bytes:
     fetcher = URLFetcher(
         timeout=LOGO_TIMEOUT_SECONDS, allowed_protocols={"https", "http", "data"}, allow_redirects=False
     )
-    pdf = HTML(string=html, url_fetcher=fetcher).write_pdf()
+    pdf = HTML(string=html, url_fetcher=fetcher).write_pdf(font_config=_font_config())
     assert pdf is not None
     return bytes(pdf)
+
+
+def _font_config() -> Any:
+    """This thread's WeasyPrint font configuration, made once: one made per PDF (WeasyPrint's default) is
+    never freed, about 0.2 MiB a document (measured: 81 -> 225 MiB over 600 PDFs; 93 MiB flat with one kept).
+    One per thread, because API requests render in a thread pool and a font map is not shared across threads."""
+    config = getattr(_thread, "font_config", None)
+    if config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        config = _thread.font_config = FontConfiguration()
+    return config
