@@ -98,7 +98,6 @@ def invoice_document(s: Session, invoice: Invoice) -> InvoiceDocument:
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
         billing_period=(start, end) if start and end else None,
-        drafting_date=invoice.drafting_date,
         purchase_order_number=invoice.purchase_order_number,
         reference=invoice.reference,
         memo=invoice.memo,

@@ -68,7 +68,6 @@ class InvoiceDocument:
     issue_date: dt.date | None = None
     due_date: dt.date | None = None
     billing_period: tuple[dt.date, dt.date] | None = None
-    drafting_date: dt.date | None = None
     purchase_order_number: str | None = None
     reference: str | None = None
     memo: str | None = None

@@ -27,8 +27,12 @@ def get_invoice_html(invoice_id: str, who: Caller = Depends(caller)) -> Response
     return HTMLResponse(documents.invoice_page(doc))
 
 
-PDF = {200: {"description": "The invoice as a PDF", "content": {"application/pdf": {}}}}
-HTML_TOO = {200: {"description": "JSON; HTML with Accept: text/html", "content": {"text/html": {}}}}
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The invoice as a PDF", "content": {"application/pdf": {}}}
+}
+HTML_TOO: dict[int | str, dict[str, Any]] = {
+    200: {"description": "JSON; HTML with Accept: text/html", "content": {"text/html": {}}}
+}
 
 
 @router.get("/invoices/{invoice_id}/download", response_class=Response, responses=PDF)
