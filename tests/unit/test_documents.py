@@ -92,3 +92,32 @@ def test_drafts_and_voided_invoices_are_marked_across_the_page() -> None:
     assert 'id="invoice-number">DRAFT<' in draft and "<span>DRAFT</span>" in draft
     void = invoice_html(_doc("VOIDED", "INV-7", "VOID"))
     assert "<span>VOID</span>" in void and 'id="status">VOIDED<' in void
+
+
+def test_the_explanation_page_names_the_metric_filter_and_escapes_what_it_prints() -> None:
+    from billrun.documents.render import render_html
+
+    line = {
+        "index": 0,
+        "title": EVIL,
+        "price": {"name": EVIL, "structure": {"pricingType": "LINEAR"}, "billingFrequency": "MONTHLY"},
+        "metric": {
+            "name": "Calls",
+            "aggregationType": "COUNT",
+            "eventType": "call",
+            "propertyFilters": {"region": ["eu", "us"], "tier": ["free"]},
+            "propertiesToNegate": ["tier"],
+        },
+        "steps": [{"text": "3 units x 0.5 = 1.5"}],
+        "reasons": [EVIL],
+        "rounding": {"text": "1.5 rounded half up to 2 decimal places = 1.50", "to": "1.50"},
+        "discounts": [],
+        "netTotal": "1.50",
+        "tax": {"text": "no tax", "amount": "0.00"},
+        "grossTotal": "1.50",
+        "matchesInvoice": True,
+    }
+    body = {"invoiceId": "i", "status": "DRAFT", "currency": "GBP", "lines": [line], "matchesInvoice": True}
+    html = render_html("explanation.html.j2", "en-GB", "GBP", "A4", e=body, seller=Seller("S"), heading="Explanation")
+    assert "over call events where region is eu or us and tier is not free)" in html
+    assert "<img" not in html and "3 units x 0.5 = 1.5" in html

@@ -157,7 +157,7 @@ class _Explainer:
         if price.pricing_type in (PricingType.FIXED, PricingType.ONE_TIME):
             if "prorationNumerator" in d:
                 text = f"{_n(price.price)} x {d['prorationNumerator']}/{d['prorationDenominator']}"
-                return [self._step(text + " (prorated)", q, r)], []
+                return [self._step(text + " (the part of the period billed)", q, r)], []
             return [self._step(f"{_n(price.price)}, charged once", q, r)], []
         if price.pricing_type == PricingType.LINEAR:
             return [self._step(f"{_n(q)} units x {_rate_text(r, line.rate_display)}", q, r)], []
@@ -233,7 +233,8 @@ class _Explainer:
             q = Fraction(part["quantity"])
             seats, days = part.get("seats"), part.get("days", 1)
             kind = str(part["kind"]).replace("SEAT_", "").lower()
-            what = f"{kind}: seats {part.get('seatFrom', 0)}+1 to {part.get('seatFrom', 0) + (seats or 0)}"
+            first, last = part.get("seatFrom", 0) + 1, part.get("seatFrom", 0) + (seats or 0)
+            what = f"{kind}: seat {first}" if first == last else f"{kind}: seats {first} to {last}"
             if days and days != 1:
                 what += f", {days} days each (seat-days {_n(q)})"
             if part.get("changeDay") and kind != "baseline":

@@ -451,9 +451,10 @@ def _rate_on_demand(
 # --- seats ----------------------------------------------------------------------------------------------------
 
 
-def _seat_lines(price: PriceSpec, charge: SeatCharge, label: str) -> list[ExactLine]:
+def _seat_lines(price: PriceSpec, charge: SeatCharge, label: str, full: DateRange) -> list[ExactLine]:
     """Seats numbered (seat_from, seat_from + seats], priced flat or by graduated per-seat tiers."""
     derivation = {
+        "fullPeriod": [full.start.isoformat(), full.end.isoformat()],
         "prorationNumerator": charge.numerator,
         "prorationDenominator": charge.denominator,
         "seatFrom": charge.seat_from,
@@ -526,7 +527,7 @@ def _rate_seats(item: DueItem, price: PriceSpec, data: RatingData) -> list[Exact
         base = SeatCharge(
             "SEAT_BASELINE", 0, baseline, 1, factor, item.service.start, item.service.days, item.full.days
         )
-        lines.extend(_seat_lines(price, base, "baseline"))
+        lines.extend(_seat_lines(price, base, "baseline", item.full))
         lines.extend(_seat_tier_fees(price, None, baseline, factor))
         if not item.with_overage:
             return lines
@@ -535,7 +536,7 @@ def _rate_seats(item: DueItem, price: PriceSpec, data: RatingData) -> list[Exact
         charges = per_window[item.window_index]
     peak_before = max([baseline, *(c.seat_from + c.seats for w in per_window[: item.window_index] for c in w)])
     for charge in charges:
-        lines.extend(_seat_lines(price, charge, "overage"))
+        lines.extend(_seat_lines(price, charge, "overage", item.full))
     if price.tiers and charges:
         peak = max(c.seat_from + c.seats for c in charges)
         lines.extend(_seat_tier_fees(price, peak_before, peak, factor))
