@@ -51,11 +51,11 @@ def _seller(account_id: str, **settings: Any) -> None:
         accounts.update_settings(s, uuid.UUID(account_id), settings)
 
 
-def _bill(
+def customer_schedule(
     client: TestClient, prices: list[dict[str, Any]], events: list[dict[str, Any]], name: str = HOSTILE, **phase: Any
 ) -> dict[str, Any]:
-    """A customer on ``prices`` from 2024-01-01 (20% tax), ``events`` posted, January billed by a real run.
-    The customer's name and first address line are hostile unless ``name`` is given."""
+    """A customer on ``prices`` from 2024-01-01 (20% tax) with ``events`` posted: its schedule. The customer's
+    name and first address line are hostile unless ``name`` is given."""
     line1 = "1 <b>Road</b>" if name == HOSTILE else "14 Canal Street"
     tax = _post(
         client,
@@ -86,13 +86,25 @@ def _bill(
         body = {"customerAlias": customer["id"], **event}
         path = "/seat-events" if "seatType" in event else "/usage-events"
         assert client.post(path, json=body).status_code in (200, 201)
+    return schedule
+
+
+def bill_january(client: TestClient, schedule: dict[str, Any]) -> dict[str, Any]:
+    """The schedule's 2024-02-01 run executed (a real run, in this process): the invoice it drafted."""
     (run_id, *_) = materialize(schedule["id"], dt.date(2024, 2, 1))
     assert execute_run(run_id).status == "COMPLETED"
     (invoice,) = client.get("/invoices", params={"billingScheduleId": schedule["id"]}).json()["items"]
     return dict(invoice)
 
 
-def _every_pricing_type(client: TestClient, name: str = HOSTILE) -> dict[str, Any]:
+def _bill(
+    client: TestClient, prices: list[dict[str, Any]], events: list[dict[str, Any]], name: str = HOSTILE, **phase: Any
+) -> dict[str, Any]:
+    return bill_january(client, customer_schedule(client, prices, events, name, **phase))
+
+
+def every_pricing_type_schedule(client: TestClient, name: str = HOSTILE) -> dict[str, Any]:
+    """A schedule with a price of every type, discounts and a minimum, and January's usage and seats."""
     product = _post(client, "/products", {"name": "Platform"})
     api = _post(client, "/products", {"name": "API"})
     calls = _post(
@@ -204,7 +216,11 @@ def _every_pricing_type(client: TestClient, name: str = HOSTILE) -> dict[str, An
         ],
         "minimums": [{"amount": 2000, "restrictToPrices": []}],
     }
-    return _bill(client, prices, events, name, **phase)
+    return customer_schedule(client, prices, events, name, **phase)
+
+
+def _every_pricing_type(client: TestClient, name: str = HOSTILE) -> dict[str, Any]:
+    return bill_january(client, every_pricing_type_schedule(client, name))
 
 
 @pytest.fixture

@@ -255,6 +255,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("put", "/api/tax-rates/{rate_id}"): {**TAX_RATE, "required": []},
     ("post", "/api/billing-schedules"): SCHEDULE,
     ("put", "/api/billing-schedules/{schedule_id}"): {**SCHEDULE, "required": ["startDate", "taxRates", "phases"]},
+    ("post", "/api/billing-schedules/{schedule_id}/preview"): obj([], date=DATE),
     ("post", "/api/time-travellers"): obj(
         ["frozenTime"], frozenTime=TIMESTAMP, billingScheduleId={"type": ["string", "null"]}
     ),

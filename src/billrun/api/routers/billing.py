@@ -11,16 +11,17 @@ from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from billrun.api.errors import forbidden, not_found
-from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, raw_body, run_mutation
+from billrun.api.http import Caller, JSONResponse, Query, caller, page_params, parse_json, raw_body, run_mutation
 from billrun.api.listing import list_page
 from billrun.api.validation_params import path_date
 from billrun.billing import triggers
-from billrun.billing.preview import Preview, preview_run
+from billrun.billing.preview import Preview, preview_run, preview_schedule
 from billrun.domain.invoice import InvoiceDraft, InvoiceLine, LineGroup
 from billrun.domain.statuses import InvoiceStatus, RunStatus
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import BillingRun, BillingSchedule
+from billrun.validation import Fields
 from billrun.views.runs import run_json
 from billrun.views.serialize import day, money, plain
 
@@ -82,12 +83,30 @@ def preview(run_id: str, who: Caller = Depends(caller)) -> Response:
         return JSONResponse(_preview_json(preview_run(s, run)))
 
 
+@router.post("/billing-schedules/{schedule_id}/preview")
+def schedule_preview(
+    schedule_id: str, request: Request, raw: bytes = Depends(raw_body), who: Caller = Depends(caller)
+) -> Response:
+    """Every invoice the schedule would draft on ``date`` (default: its next drafting date), from today's data,
+    by a run's own calculation, persisting nothing: ``{"billingScheduleId", "date", "invoices": [...]}``."""
+    v = Fields(parse_json(raw) if raw.strip() else {})
+    date = v.date("date", required=False)
+    v.raise_if_errors()
+    with unit_of_work() as s:
+        schedule = owned(s, BillingSchedule, who.account_id, schedule_id)
+        if schedule is None:
+            raise not_found("billing schedule")
+        when, found = preview_schedule(s, schedule, date)
+        invoices = [] if found.draft.is_empty else [_preview_json(found)]
+        return JSONResponse({"billingScheduleId": str(schedule.id), "date": when.isoformat(), "invoices": invoices})
+
+
 def _preview_json(p: Preview) -> dict[str, Any]:
     draft, currency = p.draft, p.currency
     period = draft.billing_period
     return {
         "id": None,
-        "billingRunId": str(p.run_id),
+        "billingRunId": str(p.run_id) if p.run_id else None,
         "billingScheduleId": str(p.schedule_id),
         "customerId": str(p.customer_id),
         "status": InvoiceStatus.DRAFT,
