@@ -156,3 +156,13 @@ def awaiting_transition(session: Session, today: dt.date) -> list[BillingSchedul
         (BillingSchedule.status == ScheduleStatus.PENDING) | (BillingSchedule.end_date < today),
     )
     return list(session.execute(query.with_for_update(skip_locked=True)).scalars())
+
+
+def active_of_customer(session: Session, customer_id: uuid.UUID) -> list[BillingSchedule]:
+    """The customer's ACTIVE, unarchived schedules, oldest first."""
+    query = select(BillingSchedule).where(
+        BillingSchedule.customer_id == customer_id,
+        BillingSchedule.status == ScheduleStatus.ACTIVE,
+        BillingSchedule.archived_at.is_(None),
+    )
+    return list(session.execute(query.order_by(BillingSchedule.created_at, BillingSchedule.id)).scalars())
