@@ -502,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--queues",
         default=None,
-        help="comma-separated: celery (billing), webhooks (deliveries); default both",
+        help="comma-separated: celery (billing), webhooks (deliveries), backtests (what-if); default all three",
     )
     worker.set_defaults(func=cmd_worker)
 

@@ -49,7 +49,8 @@ def _tiers(fee: bool) -> list[dict[str, Any]]:
     ]
 
 
-def _price(kind: str, billing_type: str) -> Any:
+def price_body(kind: str, billing_type: str) -> dict[str, Any]:
+    """The price of ``kind`` as the API's JSON (without id, name and product)."""
     usage_metric = "amount" if kind in ("linear_pct", "volume_pct") else "calls"
     structures: dict[str, dict[str, Any]] = {
         "fixed": {"pricingType": "FIXED", "price": "99.99"},
@@ -98,11 +99,25 @@ def _price(kind: str, billing_type: str) -> Any:
         }
         if kind == "seats_tiered":
             structure["tiers"] = [{"upperBound": "3", "price": "20", "fee": "5"}, {"upperBound": None, "price": "11"}]
-        return price(kind, structure, billing_type=billing_type)
-    period = {"frequency": "MONTHLY", "interval": 2} if kind == "periodic" else None
-    frequency = "ON_DEMAND" if kind == "on_demand" else "MONTHLY"
+        return {"structure": structure, "billingFrequency": "MONTHLY", "billingType": billing_type}
     in_arrears = "IN_ARREARS" if structures[kind]["pricingType"] not in ("FIXED", "ONE_TIME") else billing_type
-    return price(kind, structures[kind], billing_type=in_arrears, frequency=frequency, usage_calculation_period=period)
+    return {
+        "structure": structures[kind],
+        "billingFrequency": "ON_DEMAND" if kind == "on_demand" else "MONTHLY",
+        "billingType": in_arrears,
+        "usageCalculationPeriod": {"frequency": "MONTHLY", "interval": 2} if kind == "periodic" else None,
+    }
+
+
+def _price(kind: str, billing_type: str) -> Any:
+    body = price_body(kind, billing_type)
+    return price(
+        kind,
+        body["structure"],
+        billing_type=body["billingType"],
+        frequency=body["billingFrequency"],
+        usage_calculation_period=body.get("usageCalculationPeriod"),
+    )
 
 
 def check_line(line: dict[str, Any], currency: str) -> None:

@@ -26,6 +26,7 @@ from billrun.api.http import API_VERSION, SUPPORTED_VERSIONS, JSONResponse, serv
 from billrun.api.limits import BodyTooLarge, RequestLimits
 from billrun.api.routers import (
     aliases,
+    backtests,
     billing,
     catalog,
     contacts,
@@ -85,6 +86,7 @@ def create_app(install_dispatcher: bool = True) -> FastAPI:
         invoices,
         invoice_lines,
         billing,
+        backtests,
         webhooks,
     ):
         app.include_router(module.router, prefix="/api")

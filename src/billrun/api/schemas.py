@@ -256,6 +256,20 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/billing-schedules"): SCHEDULE,
     ("put", "/api/billing-schedules/{schedule_id}"): {**SCHEDULE, "required": ["startDate", "taxRates", "phases"]},
     ("post", "/api/billing-schedules/{schedule_id}/preview"): obj([], date=DATE),
+    ("post", "/api/backtests"): obj(
+        ["from", "to", "replacePrices"],
+        **{
+            "from": DATE,
+            "to": DATE,
+            "replacePrices": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 100,
+                "items": obj(["priceId", "with"], priceId=ID, **{"with": PRICE}),
+            },
+            "customerIds": {"type": "array", "items": ID, "maxItems": 1000},
+        },
+    ),
     ("post", "/api/time-travellers"): obj(
         ["frozenTime"], frozenTime=TIMESTAMP, billingScheduleId={"type": ["string", "null"]}
     ),

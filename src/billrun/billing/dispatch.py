@@ -24,6 +24,8 @@ class Dispatcher(Protocol):
 
     def deliver_webhooks(self, delay_seconds: float = 0) -> None: ...
 
+    def run_backtest(self, backtest_id: uuid.UUID) -> None: ...
+
     def queue_was_lost(self) -> bool:
         """True once after the broker lost its queued tasks (restarted empty): what was handed out must be
         handed out again now, not when its hand-out mark expires."""
@@ -43,6 +45,9 @@ class NoDispatcher:
         return None
 
     def deliver_webhooks(self, delay_seconds: float = 0) -> None:
+        return None
+
+    def run_backtest(self, backtest_id: uuid.UUID) -> None:
         return None
 
     def queue_was_lost(self) -> bool:

@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billrun.documents.charts import paired_bars
 from billrun.documents.model import DocumentGroup, DocumentLine, InvoiceDocument, Seller, TaxSummaryRow
 from billrun.documents.render import html_to_pdf, invoice_html, render_html
 from billrun.domain.money import round_money
 from billrun.domain.statuses import LIVE_EDITABLE, InvoiceStatus
 from billrun.store import accounts, taxes
 from billrun.store import invoices as invoice_repo
-from billrun.store.models import Account, Invoice, InvoiceLineItem
+from billrun.store.models import Account, Backtest, Invoice, InvoiceLineItem
 
 
 def seller_of(account: Account) -> Seller:
@@ -135,4 +136,29 @@ def explanation_page(s: Session, invoice: Invoice, body: dict[str, Any]) -> str:
         e=body,
         seller=seller,
         heading="Explanation",
+    )
+
+
+def backtest_page(s: Session, backtest: Backtest, body: dict[str, Any]) -> str:
+    """A backtest as a page: old and new revenue per month as bars, and the customers most affected."""
+    seller = seller_of(accounts.get_account(s, backtest.account_id))
+    currencies = sorted({m["currency"] for m in body["months"]})
+    charts = []
+    for currency in currencies:
+        months = [
+            (m["month"], Decimal(m["oldNetTotal"]), Decimal(m["newNetTotal"]))
+            for m in body["months"]
+            if m["currency"] == currency
+        ]
+        bars, top = paired_bars(months)
+        charts.append({"currency": currency, "bars": bars, "top": top})
+    return render_html(
+        "backtest.html.j2",
+        seller.locale,
+        currencies[0] if currencies else "GBP",
+        seller.paper_size,
+        b=body,
+        charts=charts,
+        seller=seller,
+        heading="Pricing backtest",
     )

@@ -63,6 +63,13 @@ class ExecutionStatus(StrEnum):
     FAILED = "FAILED"
 
 
+class BacktestStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
 class ScheduleStatus(StrEnum):
     DRAFT = "DRAFT"
     PENDING = "PENDING"  # starts in the future

@@ -710,3 +710,38 @@ class WebhookAttempt(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
+
+
+# --- backtests ------------------------------------------------------------------------------------------------
+
+
+class Backtest(Base):
+    """A pricing backtest (what-if): its request, its progress, and when it ended."""
+
+    __tablename__ = "backtests"
+    id: Mapped[uuid.UUID] = _id()
+    account_id: Mapped[uuid.UUID] = _account()
+    status: Mapped[str] = mapped_column(String(16))
+    #: {"from", "to", "replacePrices": [{"priceId", "with": canonical price}], "customerIds": [...] | null}
+    request: Mapped[dict[str, Any]]
+    schedules_total: Mapped[int] = mapped_column(default=0)
+    schedules_done: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+    completed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class BacktestRow(Base):
+    """One schedule's drafting date in a backtest: its net total as billed and with the replacement prices."""
+
+    __tablename__ = "backtest_rows"
+    backtest_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("backtests.id", ondelete="CASCADE"), primary_key=True)
+    billing_schedule_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    drafting_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    customer_id: Mapped[uuid.UUID]
+    currency: Mapped[str] = mapped_column(String(3))
+    period_start: Mapped[dt.date | None] = mapped_column(Date)
+    period_end: Mapped[dt.date | None] = mapped_column(Date)
+    old_net: Mapped[Decimal]
+    new_net: Mapped[Decimal]

@@ -15,6 +15,7 @@ from billrun.worker.dispatch import install
 
 BILLING_QUEUE = "celery"
 WEBHOOK_QUEUE = "webhooks"
+BACKTEST_QUEUE = "backtests"
 
 
 @setup_logging.connect
@@ -49,9 +50,13 @@ def make_celery() -> Celery:
         worker_hijack_root_logger=False,
         # deliveries wait on receivers (up to a timeout each): their own queue, which every worker consumes
         # by default, and which operators can give workers of its own (billrun worker --queues webhooks)
-        task_queues=(Queue(BILLING_QUEUE), Queue(WEBHOOK_QUEUE)),
+        # backtests re-rate months of schedules: their own queue too, so billing runs never wait behind them
+        task_queues=(Queue(BILLING_QUEUE), Queue(WEBHOOK_QUEUE), Queue(BACKTEST_QUEUE)),
         task_default_queue=BILLING_QUEUE,
-        task_routes={"billrun.deliver_webhooks": {"queue": WEBHOOK_QUEUE}},
+        task_routes={
+            "billrun.deliver_webhooks": {"queue": WEBHOOK_QUEUE},
+            "billrun.run_backtest": {"queue": BACKTEST_QUEUE},
+        },
         broker_connection_retry_on_startup=True,
         beat_schedule={
             "billrun.tick": {"task": "billrun.tick", "schedule": settings.tick_seconds},

@@ -43,6 +43,9 @@ class CeleryDispatcher:
                     return
         self._send("billrun.deliver_webhooks", [], countdown=delay_seconds or None)
 
+    def run_backtest(self, backtest_id: uuid.UUID) -> None:
+        self._send("billrun.run_backtest", [str(backtest_id)])
+
     def queue_was_lost(self) -> bool:
         """A marker key lives in the broker's Redis next to the queues: if it is gone, so are they (a restart
         without persistence, a flush, a failover to an empty replica). Setting it again answers True once."""

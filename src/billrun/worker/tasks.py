@@ -9,7 +9,7 @@ import structlog
 from celery import Task, shared_task
 from sqlalchemy.exc import OperationalError
 
-from billrun.billing import recalculation, travel, triggers, webhook_delivery
+from billrun.billing import backtests, recalculation, travel, triggers, webhook_delivery
 from billrun.billing.chunk import execute_chunk
 from billrun.store.db import connection_lost
 
@@ -89,3 +89,9 @@ def deliver_webhooks() -> dict[str, int]:
     """Safe to run concurrently and twice: deliveries are claimed under a lease, skipping each other's."""
     report = webhook_delivery.run()
     return {"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed}
+
+
+@shared_task(name="billrun.run_backtest", base=BillingTask)
+def run_backtest(backtest_id: str) -> None:
+    """A pricing backtest, on the ``backtests`` queue; safe to redeliver (billing.backtests.run)."""
+    backtests.run(uuid.UUID(backtest_id))
