@@ -1,6 +1,7 @@
 """Benchmarks: ``python -m bench ingest --events N``, ``python -m bench billing ...``,
-``python -m bench chunks ...``, ``python -m bench webhooks --events N`` and
-``python -m bench documents --invoices N`` (see the README's Performance section).
+``python -m bench chunks ...``, ``python -m bench webhooks --events N``,
+``python -m bench documents --invoices N`` and ``python -m bench backtest --schedules N --months M`` (see the
+README's Performance section).
 
 They run on BILLRUN_DATABASE_URL / BILLRUN_BROKER_URL when set, else on the embedded servers, which they
 start and stop themselves. They are never part of the test suite.
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     hooks.add_argument("--events", type=int, default=20_000)
     documents = sub.add_parser("documents", help="invoices rendered to PDF (read, HTML, PDF), one and two processes")
     documents.add_argument("--invoices", type=int, default=1_000)
+    backtest = sub.add_parser("backtest", help="a pricing backtest through a real worker: time and peak memory")
+    backtest.add_argument("--schedules", type=int, default=20_000)
+    backtest.add_argument("--months", type=int, default=12)
     args = parser.parse_args(argv)
     with embedded_services(get_settings().data_dir):
         if args.bench == "ingest":
@@ -58,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.chunks import main as run_chunks
 
             run_chunks(args.schedules, args.profile, RESULTS, args.webhook_endpoint, args.webhook_ab)
+        elif args.bench == "backtest":
+            from bench.backtest import main as run_backtest
+
+            run_backtest(args.schedules, args.months, RESULTS)
         elif args.bench == "documents":
             from bench.documents import main as run_documents
 

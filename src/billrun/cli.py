@@ -10,6 +10,7 @@ status 2 for usage errors, 1 otherwise; ``--debug`` (or ``BILLRUN_DEBUG=1``) add
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import errno
 import json
@@ -428,10 +429,72 @@ def cmd_webhooks_retry(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(done: int, total: int, width: int = 30) -> None:
+def _progress_bar(done: int, total: int, width: int = 30, what: str = "runs") -> None:
     filled = width * done // total if total else width
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs")
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}")
     sys.stderr.flush()
+
+
+def _replacement_arg(value: str) -> tuple[str, Any]:
+    """``PRICE_ID=FILE``: the price and the JSON body of its replacement."""
+    price_id, sep, path = value.partition("=")
+    if not sep or not price_id or not path:
+        raise argparse.ArgumentTypeError(f"{value!r} is not PRICE_ID=FILE")
+    try:
+        return price_id, json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{path} is not JSON: {exc}") from None
+
+
+@_with_services(need_redis=False)
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """A pricing backtest of one account, run in this process with a progress bar: prints the monthly totals
+    as JSON, and writes every row as CSV with --csv."""
+    from billrun.api.backtest_input import parse_backtest
+    from billrun.billing import backtests
+    from billrun.store import accounts, migrate
+    from billrun.store import backtests as repo
+    from billrun.store.db import unit_of_work
+    from billrun.store.models import Backtest
+    from billrun.validation import ValidationFailed
+    from billrun.views.backtests import CSV_COLUMNS, backtest_json, row_json
+
+    migrate.upgrade("head")
+    body: dict[str, Any] = {
+        "from": args.from_date.isoformat(),
+        "to": args.to_date.isoformat(),
+        "replacePrices": [{"priceId": price_id, "with": replacement} for price_id, replacement in args.replace],
+    }
+    if args.customer:
+        body["customerIds"] = args.customer
+    with unit_of_work() as s:
+        try:
+            accounts.get_account(s, args.account)
+            parsed = parse_backtest(s, args.account, body)
+        except accounts.UnknownAccount as exc:
+            raise UserError(str(exc)) from None
+        except ValidationFailed as exc:
+            raise UserError("; ".join(f"{e.key or 'request'}: {e.message}" for e in exc.errors)) from None
+        backtest_id = backtests.start(
+            s, args.account, parsed.first, parsed.last, parsed.replacements, parsed.customers
+        ).id
+    backtests.run(backtest_id, None if args.quiet else lambda done, total: _progress_bar(done, total, what="schedules"))
+    if not args.quiet:
+        sys.stderr.write("\n")
+    with unit_of_work() as s:
+        backtest = s.get(Backtest, backtest_id)
+        assert backtest is not None
+        summary = backtest_json(backtest, repo.monthly_totals(s, backtest_id), repo.most_affected(s, backtest_id))
+        if args.csv:
+            with open(args.csv, "w", newline="") as out:
+                writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+                writer.writeheader()
+                writer.writerows(row_json(row) for row in repo.rows_of(s, backtest_id))
+            sys.stderr.write(f"wrote {args.csv}\n")
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["status"] == "COMPLETED" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -529,6 +592,23 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--pdf", metavar="FILE", help="write the PDF to FILE (- for stdout)")
     form.add_argument("--explain", action="store_true", help="print why each line is what it is (JSON)")
     show.set_defaults(func=cmd_invoice_show)
+
+    backtest = sub.add_parser("backtest", help="re-rate past drafting dates with replacement prices (what-if)")
+    backtest.add_argument("--account", type=_uuid, required=True, help="account id")
+    backtest.add_argument("--from", dest="from_date", type=_date, required=True, help="first drafting date")
+    backtest.add_argument("--to", dest="to_date", type=_date, required=True, help="last drafting date")
+    backtest.add_argument(
+        "--replace",
+        type=_replacement_arg,
+        action="append",
+        required=True,
+        metavar="PRICE_ID=FILE",
+        help="a price and a JSON file holding its replacement (a price body); repeatable",
+    )
+    backtest.add_argument("--customer", action="append", help="only this customer's schedules; repeatable")
+    backtest.add_argument("--csv", help="write every row (customer, schedule, date, old, new, delta) to this file")
+    backtest.add_argument("--quiet", action="store_true", help="no progress bar")
+    backtest.set_defaults(func=cmd_backtest)
 
     hooks = sub.add_parser("webhooks", help="webhook deliveries: what waits, and retrying")
     hsub = hooks.add_subparsers(dest="webhooks_command", required=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -71,9 +71,9 @@ def start(
     return backtest
 
 
-def run(backtest_id: uuid.UUID) -> None:
+def run(backtest_id: uuid.UUID, progress: Callable[[int, int], None] | None = None) -> None:
     """The task: re-rate every selected schedule, a chunk per transaction; safe to run again (rows are written
-    once, a finished backtest is left alone)."""
+    once, a finished backtest is left alone). ``progress(done, total)`` after each chunk (the CLI's bar)."""
     with unit_of_work() as s:
         backtest = s.get(Backtest, backtest_id, with_for_update=True)
         if backtest is None or backtest.status in (BacktestStatus.COMPLETED, BacktestStatus.FAILED):
@@ -91,6 +91,8 @@ def run(backtest_id: uuid.UUID) -> None:
                 rows = rerate(s, backtest_id, repo.schedules(s, chunk), first, last, replacements)
                 repo.write_rows(s, rows)
                 repo.advance(s, backtest_id, offset + len(chunk), real_now())
+            if progress is not None:
+                progress(offset + len(chunk), len(ids))
     except Exception as exc:
         log.exception("backtest failed", backtest_id=str(backtest_id))
         _finish(backtest_id, BacktestStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000])

@@ -11,6 +11,19 @@ from billrun.domain.money import money_str
 from billrun.store.models import Backtest, BacktestRow
 from billrun.views.serialize import day, ts
 
+#: the columns of a backtest's CSV, as ``row_json`` names them
+CSV_COLUMNS = [
+    "customerId",
+    "billingScheduleId",
+    "draftingDate",
+    "periodStart",
+    "periodEnd",
+    "currency",
+    "oldNetTotal",
+    "newNetTotal",
+    "delta",
+]
+
 
 def _sums(currency: str, old: Decimal, new: Decimal) -> dict[str, str]:
     return {

@@ -21,22 +21,11 @@ from billrun.store import backtests as repo
 from billrun.store.common import owned
 from billrun.store.db import unit_of_work
 from billrun.store.models import Backtest
-from billrun.views.backtests import backtest_json, row_json
+from billrun.views.backtests import CSV_COLUMNS, backtest_json, row_json
 
 router = APIRouter()
 #: rows inlined in the JSON; all of them are in the CSV
 INLINE_ROWS = 1000
-CSV_COLUMNS = [
-    "customerId",
-    "billingScheduleId",
-    "draftingDate",
-    "periodStart",
-    "periodEnd",
-    "currency",
-    "oldNetTotal",
-    "newNetTotal",
-    "delta",
-]
 
 
 @router.post("/backtests", status_code=202)
