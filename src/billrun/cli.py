@@ -454,6 +454,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     as JSON, and writes every row as CSV with --csv."""
     from billrun.api.backtest_input import parse_backtest
     from billrun.billing import backtests
+    from billrun.domain.statuses import BacktestStatus
     from billrun.store import accounts, migrate
     from billrun.store import backtests as repo
     from billrun.store.db import unit_of_work
@@ -494,7 +495,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 writer.writerows(row_json(row) for row in repo.rows_of(s, backtest_id))
             sys.stderr.write(f"wrote {args.csv}\n")
     print(json.dumps(summary, indent=2))
-    return 0 if summary["status"] == "COMPLETED" else 1
+    return 0 if summary["status"] == BacktestStatus.COMPLETED else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -151,6 +151,7 @@ def test_no_status_literal_outside_the_enums_module() -> None:
             statuses.DeliveryStatus,
             statuses.EndpointStatus,
             statuses.EventType,
+            statuses.BacktestStatus,
         )
         for member in enum
     }
