@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("request", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("schedules_total", sa.Integer(), nullable=False),
         sa.Column("schedules_done", sa.Integer(), nullable=False),
+        sa.Column("cursor", sa.Uuid(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

@@ -35,7 +35,7 @@ from billrun.store.models import Backtest, BillingSchedule
 
 log = structlog.get_logger(__name__)
 
-#: schedules per transaction of a backtest
+#: schedules per step (one transaction, one task) of a backtest
 CHUNK = 50
 
 
@@ -71,41 +71,55 @@ def start(
     return backtest
 
 
-def run(backtest_id: uuid.UUID, progress: Callable[[int, int], None] | None = None) -> None:
-    """The task: re-rate every selected schedule, a chunk per transaction; safe to run again (rows are written
-    once, a finished backtest is left alone). ``progress(done, total)`` after each chunk (the CLI's bar)."""
-    with unit_of_work() as s:
-        backtest = s.get(Backtest, backtest_id, with_for_update=True)
-        if backtest is None or backtest.status in (BacktestStatus.COMPLETED, BacktestStatus.FAILED):
-            return
-        backtest.status = BacktestStatus.RUNNING
-        request, account_id = dict(backtest.request), backtest.account_id
-        customers = request.get("customerIds")
-        ids = repo.schedule_ids(s, account_id, None if customers is None else [uuid.UUID(c) for c in customers])
-    first, last = dt.date.fromisoformat(request["from"]), dt.date.fromisoformat(request["to"])
-    replacements = {r["priceId"]: r["with"] for r in request["replacePrices"]}
+def step(backtest_id: uuid.UUID) -> tuple[bool, int, int]:
+    """Re-rate the next chunk of schedules (after the backtest's cursor) in one transaction, the backtest's row
+    locked meanwhile: a redelivered or doubled task re-rates nothing twice. Returns (more to do, done, total);
+    the last step marks it COMPLETED, a failing one FAILED."""
     try:
-        for offset in range(0, len(ids), CHUNK):
-            chunk = ids[offset : offset + CHUNK]
-            with unit_of_work() as s:
-                rows = rerate(s, backtest_id, repo.schedules(s, chunk), first, last, replacements)
-                repo.write_rows(s, rows)
-                repo.advance(s, backtest_id, offset + len(chunk), real_now())
-            if progress is not None:
-                progress(offset + len(chunk), len(ids))
+        with unit_of_work() as s:
+            backtest = s.get(Backtest, backtest_id, with_for_update=True)
+            if backtest is None or backtest.status in (BacktestStatus.COMPLETED, BacktestStatus.FAILED):
+                return False, 0, 0
+            request = backtest.request
+            customers = request.get("customerIds")
+            selected = None if customers is None else [uuid.UUID(c) for c in customers]
+            ids = repo.schedule_ids(s, backtest.account_id, selected, after=backtest.cursor, limit=CHUNK)
+            now = real_now()
+            backtest.status, backtest.updated_at = BacktestStatus.RUNNING, now
+            if not ids:
+                backtest.status, backtest.completed_at = BacktestStatus.COMPLETED, now
+                return False, backtest.schedules_done, backtest.schedules_total
+            first, last = dt.date.fromisoformat(request["from"]), dt.date.fromisoformat(request["to"])
+            replacements = {r["priceId"]: r["with"] for r in request["replacePrices"]}
+            repo.write_rows(s, rerate(s, backtest_id, repo.schedules(s, ids), first, last, replacements))
+            backtest.cursor = ids[-1]
+            backtest.schedules_done += len(ids)
+            return True, backtest.schedules_done, backtest.schedules_total
     except Exception as exc:
         log.exception("backtest failed", backtest_id=str(backtest_id))
-        _finish(backtest_id, BacktestStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000])
-        return
-    _finish(backtest_id, BacktestStatus.COMPLETED, None)
+        with unit_of_work() as s:
+            failed = s.get(Backtest, backtest_id)
+            if failed is not None:
+                failed.status, failed.error = BacktestStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
+                failed.completed_at = failed.updated_at = real_now()
+        return False, 0, 0
 
 
-def _finish(backtest_id: uuid.UUID, status: BacktestStatus, error: str | None) -> None:
-    with unit_of_work() as s:
-        backtest = s.get(Backtest, backtest_id)
-        if backtest is not None:
-            now = real_now()
-            backtest.status, backtest.error, backtest.completed_at, backtest.updated_at = status, error, now, now
+def run(backtest_id: uuid.UUID, progress: Callable[[int, int], None] | None = None) -> None:
+    """Every step in this process (the CLI, tests); ``progress(done, total)`` after each."""
+    more = True
+    while more:
+        more, done, total = step(backtest_id)
+        if progress is not None and total:
+            progress(done, total)
+
+
+def run_task(backtest_id: uuid.UUID) -> None:
+    """One step, then the next as a task of its own: between chunks a worker takes whatever else is queued,
+    so a backtest of 20,000 schedules never holds a worker process for its whole length."""
+    more, _, _ = step(backtest_id)
+    if more:
+        dispatcher().run_backtest(backtest_id)
 
 
 class _SnapshotFirst:

@@ -7,25 +7,34 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from billrun.domain.statuses import InvoiceStatus, ScheduleStatus
 from billrun.store.common import one_of
-from billrun.store.models import Backtest, BacktestRow, BillingSchedule, CalculationSnapshot, Invoice
+from billrun.store.models import BacktestRow, BillingSchedule, CalculationSnapshot, Invoice
 
 
-def schedule_ids(session: Session, account_id: uuid.UUID, customer_ids: Sequence[uuid.UUID] | None) -> list[uuid.UUID]:
+def schedule_ids(
+    session: Session,
+    account_id: uuid.UUID,
+    customer_ids: Sequence[uuid.UUID] | None,
+    *,
+    after: uuid.UUID | None = None,
+    limit: int | None = None,
+) -> list[uuid.UUID]:
     """The schedules a backtest re-rates: every one of the account that is not a DRAFT (or of the customers
-    named), in id order."""
+    named), in id order; ``after``/``limit``: the next chunk of them."""
     query = select(BillingSchedule.id).where(
         BillingSchedule.account_id == account_id, BillingSchedule.status != ScheduleStatus.DRAFT
     )
     if customer_ids is not None:
         query = query.where(one_of(BillingSchedule.customer_id, list(customer_ids)))
-    return list(session.execute(query.order_by(BillingSchedule.id)).scalars())
+    if after is not None:
+        query = query.where(BillingSchedule.id > after)
+    return list(session.execute(query.order_by(BillingSchedule.id).limit(limit)).scalars())
 
 
 def schedules(session: Session, ids: Sequence[uuid.UUID]) -> list[BillingSchedule]:
@@ -54,12 +63,6 @@ def write_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Idempotent: a chunk done twice (a redelivered task) writes its rows once."""
     if rows:
         session.execute(insert(BacktestRow).values(rows).on_conflict_do_nothing())
-
-
-def advance(session: Session, backtest_id: uuid.UUID, schedules_done: int, now: dt.datetime) -> None:
-    session.execute(
-        update(Backtest).where(Backtest.id == backtest_id).values(schedules_done=schedules_done, updated_at=now)
-    )
 
 
 def monthly_totals(session: Session, backtest_id: uuid.UUID) -> list[Row[Any]]:

@@ -726,6 +726,8 @@ class Backtest(Base):
     request: Mapped[dict[str, Any]]
     schedules_total: Mapped[int] = mapped_column(default=0)
     schedules_done: Mapped[int] = mapped_column(default=0)
+    #: the last schedule re-rated (schedules are taken in id order, a chunk at a time)
+    cursor: Mapped[uuid.UUID | None]
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()

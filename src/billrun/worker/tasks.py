@@ -93,5 +93,5 @@ def deliver_webhooks() -> dict[str, int]:
 
 @shared_task(name="billrun.run_backtest", base=BillingTask)
 def run_backtest(backtest_id: str) -> None:
-    """A pricing backtest, on the ``backtests`` queue; safe to redeliver (billing.backtests.run)."""
-    backtests.run(uuid.UUID(backtest_id))
+    """One step of a pricing backtest, on the ``backtests`` queue; it queues the next (billing.backtests)."""
+    backtests.run_task(uuid.UUID(backtest_id))
