@@ -6,6 +6,7 @@ Chromium at desktop and phone widths with no horizontal overflow."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -488,41 +489,46 @@ def test_the_page_in_headless_chromium_at_desktop_and_phone_width(
             shutil.copy(shot, Path(keep) / shot.name)
 
 
-def test_events_kept_as_a_digest_are_derived_again_and_checked(
+def test_events_kept_as_a_digest_are_derived_again_verified_and_changes_since_named(
     app_client: TestClient, every_type: dict[str, Any], account: Any
 ) -> None:
-    """A snapshot of a line that counted over 10,000 events keeps their digest, not their ids (SPEC §6.7,
-    revised): the explanation derives the set again and says whether it is still the set that was billed."""
-    import hashlib
-
+    """A line records the events it counted as their count, digest and ingest watermark (SPEC §6.7, revised):
+    the explanation derives the set again at the watermark, says it matches the digest (``verified``), and
+    whether events received since would change it (``changedSince``): a new event in the window, an event
+    sent again outside it. A digest that does not match is reported, not trusted."""
     from billrun.billing import explanation
-    from billrun.billing.snapshots import expand_snapshot
     from billrun.store import invoices as invoice_repo
 
     invoice_id = uuid.UUID(every_type["id"])
+    with unit_of_work() as s:
+        snapshot, _ = invoice_repo.latest_snapshot(s, invoice_id)
+        assert snapshot is not None
+        body = snapshot.body  # this calculation's, whatever recalculations come after it
+    (line,) = [ln for ln in body["lines"] if ln["title"] == "Calls linear"]
+    assert "eventIds" not in line["derivation"] and line["derivation"]["eventCount"] == CALLS
 
-    def derive() -> explanation.CountedEvents:
+    def derive(recorded: dict[str, Any]) -> explanation.CountedEvents:
         with unit_of_work() as s:
-            snapshot, _ = invoice_repo.latest_snapshot(s, invoice_id)
-            assert snapshot is not None
-            body = expand_snapshot(snapshot.body)
-            (line,) = [ln for ln in body["lines"] if ln["title"] == "Calls linear"]
-            ids = sorted(line["derivation"]["eventIds"])
-            line["derivation"]["eventIds"] = {
-                "count": len(ids),
-                "sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
-            }
-            found = explanation.counted_events(s, uuid.UUID(account["id"]), body, line["index"])
-            assert found is not None
-            return found
+            found = explanation.counted_events(s, uuid.UUID(account["id"]), recorded, line["index"])
+        assert found is not None
+        return found
 
-    first = derive()
-    assert first.verified is True and len(first.ids) == CALLS
-    late = {"customerEventId": "call-late", "eventType": "call", "eventTimestamp": "2024-01-20T10:00:00Z"}
+    first = derive(body)
+    assert (first.verified, first.changed_since, len(first.ids)) == (True, False, CALLS)
     customer_id = every_type["customerId"]
+    moved = {"customerEventId": "call-7", "eventType": "call", "eventTimestamp": "2024-03-20T10:00:00Z"}
+    assert app_client.post("/usage-events", json={"customerAlias": customer_id, **moved}).status_code in (200, 201)
+    resent = derive(body)  # call-7 no longer counts today, but it did at the watermark
+    assert (resent.verified, resent.changed_since, resent.ids) == (True, True, first.ids)
+    late = {"customerEventId": "call-late", "eventType": "call", "eventTimestamp": "2024-01-20T10:00:00Z"}
     assert app_client.post("/usage-events", json={"customerAlias": customer_id, **late}).status_code in (200, 201)
-    second = derive()
-    assert second.verified is False and len(second.ids) == CALLS + 1
+    after_late = derive(body)
+    assert (after_late.verified, after_late.changed_since, after_late.ids) == (True, True, first.ids)
+
+    tampered = json.loads(json.dumps(body))
+    (bad,) = [ln for ln in tampered["lines"] if ln["index"] == line["index"]]
+    bad["derivation"]["eventDigest"] = format(int(bad["derivation"]["eventDigest"], 16) ^ 1, "016x")
+    assert derive(tampered).verified is False
 
 
 def test_pdfs_rendered_at_once_in_threads_each_hold_their_own_invoice(tmp_path: Path) -> None:

@@ -125,13 +125,15 @@ def test_sql_aggregation_equals_the_reference(
         NewUsageEvent(event_id or str(uuid.uuid4()), alias, kind, when, props, generated_id=event_id is None)
         for event_id, alias, kind, when, props in events
     ]
+    marks = []
     for batch in (new[:split], new[split:]):  # overrides across two batches as well as within one
         with unit_of_work() as s:
             insert_usage_events(s, account_id, batch, dt.datetime.now(UTC))
+            marks.append(usage_repo.watermark(s))
     stored = _stored(account_id)
     aliases = frozenset({"cust", "alias2"})
     with unit_of_work() as s:
-        got = usage_repo.aggregate(s, account_id, metric, aliases, JANUARY)
+        got = usage_repo.aggregate(s, account_id, metric, aliases, JANUARY, with_ids=True)
         got_values = usage_repo.event_values(s, account_id, metric, aliases, JANUARY)
     expected = aggregate(stored, metric, aliases, JANUARY)
     assert (got.value, got.event_count, got.invalid_property_values) == (
@@ -140,7 +142,14 @@ def test_sql_aggregation_equals_the_reference(
         expected.invalid_property_values,
     )
     assert sorted(got.event_ids) == sorted(expected.event_ids)
+    assert got.digest == expected.digest  # the digest the query sums is the domain's (SPEC §6.7)
     assert got_values == per_event_values(stored, metric, aliases, JANUARY)
+    # what a calculation at the first batch's watermark counted, derived again after the second (SPEC §6.7)
+    then = aggregate([e for e in stored if e.ingest_seq <= marks[0]], metric, aliases, JANUARY)
+    with unit_of_work() as s:
+        derived, changed = usage_repo.events_as_of(s, account_id, metric, aliases, JANUARY, marks[0])
+    assert derived == list(then.event_ids)
+    assert changed == (set(then.event_ids) != set(expected.event_ids))
     # the set-based form a chunk of billing runs uses: many (alias set, window) pairs in one query
     february = DateRange(dt.date(2024, 2, 1), dt.date(2024, 2, 29))
     requests = [
@@ -159,6 +168,7 @@ def test_sql_aggregation_equals_the_reference(
             reference.event_count,
             reference.invalid_property_values,
         )
+        assert value.digest == reference.digest
 
 
 def test_concurrent_writers_leave_one_latest_row_per_id(database_url: str) -> None:

@@ -19,7 +19,7 @@ from billrun.domain.inputs import TaxStatus, metric_from_json
 from billrun.domain.invoice import InvoiceLine
 from billrun.domain.money import money_str
 from billrun.domain.periods import DateRange
-from billrun.domain.usage import numeric_value
+from billrun.domain.usage import event_digest, numeric_value
 from billrun.store import invoices as invoice_repo
 from billrun.store import usage as usage_repo
 from billrun.store.models import Invoice, InvoiceLineItem
@@ -31,12 +31,15 @@ FIRST_EVENTS = 100
 
 @dataclass(frozen=True)
 class CountedEvents:
-    """The usage events a line counted: their ids in ingest order, and whether they are still the ones the
-    calculation saw (``verified``) when the snapshot kept only their digest."""
+    """The usage events a line counted, in ingest order. A snapshot that recorded them as a digest (SPEC §6.7,
+    revised) is resolved by deriving the set again at its watermark: ``verified`` says whether the derived
+    set matches the digest, ``changed_since`` whether events received since would change it (None where the
+    snapshot listed the ids)."""
 
     ids: list[str]
     metric: dict[str, Any] | None
     verified: bool = True
+    changed_since: bool | None = None
 
 
 def _manual_line(line: InvoiceLineItem) -> InvoiceLine:
@@ -76,29 +79,34 @@ def _metric_of(body: dict[str, Any], price_id: str | None) -> dict[str, Any] | N
 
 
 def counted_events(
-    s: Session, account_id: uuid.UUID, body: dict[str, Any], index: int, derived: dict[Any, list[str]] | None = None
+    s: Session, account_id: uuid.UUID, body: dict[str, Any], index: int, derived: dict[Any, Any] | None = None
 ) -> CountedEvents | None:
-    """The events line ``index`` counted in its own window (None: a line that counts no events). A snapshot
-    that kept only a digest of a large set is resolved by deriving the set again and comparing digests
-    (``derived`` keeps sets already derived: the tiers of one price share theirs)."""
+    """The events line ``index`` counted in its own window (None: a line that counts no events). ``derived``
+    keeps the sets already derived: the tiers of one price share theirs."""
     line = _snapshot_line(body, index)
     if line is None or "window" not in line["derivation"]:
         return None
     metric = _metric_of(body, line["priceId"])
-    ids = line["derivation"].get("eventIds", [])
-    if isinstance(ids, list):
-        return CountedEvents(ids, metric)
+    derivation = line["derivation"]
+    listed = derivation.get("eventIds")
+    if isinstance(listed, list):  # written before digests
+        return CountedEvents(listed, metric)
     assert metric is not None
-    start, end = (dt.date.fromisoformat(x) for x in line["derivation"]["window"])
-    key = (metric["id"], start, end)
-    if derived is None or key not in derived:
-        spec = metric_from_json(metric["id"], metric)
-        found = usage_repo.aggregate(s, account_id, spec, body["customer"]["aliases"], DateRange(start, end))
-        if derived is None:
-            derived = {}
-        derived[key] = list(found.event_ids)
-    digest = hashlib.sha256("\n".join(sorted(derived[key])).encode()).hexdigest()
-    return CountedEvents(derived[key], metric, verified=digest == ids.get("sha256"))
+    window = DateRange(*(dt.date.fromisoformat(x) for x in derivation["window"]))
+    aliases = body["customer"]["aliases"]
+    spec = metric_from_json(metric["id"], metric)
+    if listed is not None:  # the SHA-256 of a large set, before watermarks: compared with today's set
+        ids = list(usage_repo.aggregate(s, account_id, spec, aliases, window, with_ids=True).event_ids)
+        digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+        return CountedEvents(ids, metric, verified=digest == listed.get("sha256"))
+    mark = derivation["ingestWatermark"]
+    derived = {} if derived is None else derived
+    key = (metric["id"], window, mark)
+    if key not in derived:
+        derived[key] = usage_repo.events_as_of(s, account_id, spec, aliases, window, mark)
+    ids, changed = derived[key]
+    verified = len(ids) == derivation["eventCount"] and event_digest(ids) == derivation["eventDigest"]
+    return CountedEvents(ids, metric, verified, changed)
 
 
 def event_rows(
@@ -179,7 +187,12 @@ def explain_invoice(s: Session, invoice: Invoice) -> dict[str, Any]:
             if line.index in counted:
                 events, first = counted[line.index]
                 e["metric"] = events.metric
-                e["events"] = {"count": len(events.ids), "verified": events.verified, "first": first}
+                e["events"] = {
+                    "count": len(events.ids),
+                    "verified": events.verified,
+                    "changedSince": events.changed_since,
+                    "first": first,
+                }
         lines.append(e)
     return {
         "invoiceId": str(invoice.id),
@@ -201,7 +214,7 @@ def _counted_by_line(
 ) -> dict[int, tuple[CountedEvents, list[dict[str, Any]]]]:
     """Per engine line that counts events: those events and the first of them as served, read in one query
     for the whole invoice (an invoice may hold 1,000 lines)."""
-    derived: dict[Any, list[str]] = {}
+    derived: dict[Any, Any] = {}
     counted = {}
     for line in stored:
         if line.source == "ENGINE":

@@ -4,7 +4,6 @@ or VOIDED invoices (SPEC §4.14, §6.3), with its lines, groups and audit snapsh
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,38 +74,19 @@ def snapshot_body(
 ) -> dict[str, Any]:
     """Everything the calculation read, enough to recompute its totals exactly (SPEC §6.7)."""
     schedule = ctx.row
-    lines = []
-    listed: dict[tuple[str, ...], int] = {}  # event ids already written -> the line that lists them
-    for line in draft.lines:
-        derivation = dict(line.derivation)
-        ids = derivation.get("eventIds")
-        if isinstance(ids, list):
-            key = tuple(ids)
-            if key in listed:
-                # the tiers of one price count the same events: stored once, expanded on read (expand_snapshot)
-                derivation["eventIds"] = {"sameAsLine": listed[key]}
-            else:
-                listed[key] = line.index
-                if len(ids) > 10_000:
-                    ordered = sorted(ids)
-                    derivation["eventIds"] = {
-                        "count": len(ids),
-                        "min": ordered[0],
-                        "max": ordered[-1],
-                        "sha256": hashlib.sha256("\n".join(ordered).encode()).hexdigest(),
-                    }
-        lines.append(
-            {
-                "index": line.index,
-                "kind": line.kind,
-                "title": line.title,
-                "priceId": line.price_id,
-                "servicePeriod": [line.service_period.start.isoformat(), line.service_period.end.isoformat()]
-                if line.service_period
-                else None,
-                "derivation": derivation,
-            }
-        )
+    lines = [
+        {
+            "index": line.index,
+            "kind": line.kind,
+            "title": line.title,
+            "priceId": line.price_id,
+            "servicePeriod": [line.service_period.start.isoformat(), line.service_period.end.isoformat()]
+            if line.service_period
+            else None,
+            "derivation": line.derivation,  # counted events as a digest and watermark (SPEC §6.7, revised)
+        }
+        for line in draft.lines
+    ]
     return {
         "engineVersion": ENGINE_VERSION,
         "clock": clock.isoformat(),

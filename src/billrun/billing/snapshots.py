@@ -121,8 +121,9 @@ def schedule_from_snapshot(body: dict[str, Any]) -> ScheduleSpec:
 
 
 def expand_snapshot(body: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot as served: a line whose counted events another line of the same calculation already
-    lists (the tiers of one price) is stored as ``{"sameAsLine": k}``, which becomes that line's ids."""
+    """The snapshot as served. Snapshots written before digests (SPEC §6.7, revised) list the counted events'
+    ids, and a line whose ids another line of the same calculation already lists (the tiers of one price) is
+    stored as ``{"sameAsLine": k}``, which becomes that line's ids."""
     lines = body.get("lines", [])
     by_index = {line["index"]: line for line in lines}
     expanded = []

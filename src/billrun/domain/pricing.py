@@ -80,7 +80,9 @@ def _usage_derivation(value: UsageValue, window: DateRange) -> dict[str, Any]:
         "value": str(value.value),
         "eventCount": value.event_count,
         "invalidPropertyValues": value.invalid_property_values,
-        "eventIds": list(value.event_ids),
+        # the events counted, as a digest and the watermark to derive them again at (SPEC §6.7, revised)
+        "eventDigest": value.digest,
+        **({"ingestWatermark": value.watermark} if value.watermark is not None else {}),
     }
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 import unicodedata
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
@@ -38,14 +39,30 @@ class UsageEventRecord:
     id: str = ""
 
 
+_LOW_64 = 2**64 - 1
+#: the digest of no events
+EMPTY_DIGEST = format(0, "016x")
+
+
+def event_digest(ids: Iterable[str]) -> str:
+    """An order-independent digest of a set of event ids (SPEC §6.7, revised): the sum modulo 2^64 of each
+    id's low 64 bits. Event ids are billrun's own UUIDs, whose low 64 bits are random (62 bits of them), so
+    they serve as their own hash, and the aggregation query sums them at no cost (``billrun.store.usage``)."""
+    return format(sum(uuid.UUID(i).int & _LOW_64 for i in ids) % 2**64, "016x")
+
+
 @dataclass(frozen=True)
 class UsageValue:
-    """A metric over one window: the value, how many events counted, and the audit details (SPEC §6.7)."""
+    """A metric over one window: the value, how many events counted, and the audit details (SPEC §6.7): the
+    counted events' digest and the ingest watermark they were read at (the highest ``ingestSeq`` the
+    calculation could see; None where no store was read). ``event_ids`` only when a caller asked for them."""
 
     value: Decimal
     event_count: int = 0
     invalid_property_values: int = 0
     event_ids: tuple[str, ...] = ()
+    digest: str = EMPTY_DIGEST
+    watermark: int | None = None
 
 
 ZERO_USAGE = UsageValue(Decimal(0))
@@ -156,12 +173,13 @@ def _unique_key(raw: Any) -> tuple[str, Any] | None:
 def aggregate_events(matched: list[UsageEventRecord], metric: MetricSpec) -> UsageValue:
     """COUNT / SUM / UNIQUE / MAX over already-matched events; an empty input yields 0 (SPEC §5.5)."""
     ids = tuple(e.id for e in matched)
+    digest = event_digest(ids)
     if metric.aggregation_type == AggregationType.COUNT:
-        return UsageValue(Decimal(len(matched)), len(matched), 0, ids)
+        return UsageValue(Decimal(len(matched)), len(matched), 0, ids, digest)
     prop = metric.aggregation_property or ""
     if metric.aggregation_type == AggregationType.UNIQUE:
         keys = {k for e in matched if (k := _unique_key(e.event_properties.get(prop))) is not None}
-        return UsageValue(Decimal(len(keys)), len(matched), 0, ids)
+        return UsageValue(Decimal(len(keys)), len(matched), 0, ids, digest)
     values = [numeric_value(e.event_properties.get(prop)) for e in matched]
     valid = [v for v in values if v is not None]
     invalid = len(values) - len(valid)
@@ -171,7 +189,7 @@ def aggregate_events(matched: list[UsageEventRecord], metric: MetricSpec) -> Usa
             total = sum(valid, Decimal(0))
     else:
         total = max(valid) if valid else Decimal(0)
-    return UsageValue(total, len(matched), invalid, ids)
+    return UsageValue(total, len(matched), invalid, ids, digest)
 
 
 def aggregate(

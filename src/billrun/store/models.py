@@ -239,6 +239,8 @@ class UsageEvent(Base):
             postgresql_where=text("is_latest"),
         ),
         Index("ix_usage_events_account_customer_event_id", "account_id", "customer_event_id"),
+        # events received after a calculation's watermark, to derive what it counted (SPEC §6.7)
+        Index("ix_usage_events_ingest_seq", "ingest_seq", postgresql_using="brin"),
     )
     id: Mapped[uuid.UUID] = _id()
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -19,9 +19,13 @@ from sqlalchemy.orm import Session
 from billrun.domain.inputs import AggregationType, MetricSpec
 from billrun.domain.periods import DateRange
 from billrun.domain.seats import SeatEventRecord
-from billrun.domain.usage import VOID_ALIAS, UsageValue, fold, window_bounds
+from billrun.domain.usage import EMPTY_DIGEST, VOID_ALIAS, UsageValue, fold, window_bounds
 
 NUMERIC_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+
+#: each counted event's term of :func:`billrun.domain.usage.event_digest`: its id's low 64 bits (as a signed
+#: bigint; their sum, a numeric, is taken modulo 2^64 in Python, where signs make no difference)
+DIGEST_TERM_SQL = "('x' || encode(substring(uuid_send(e.id) from 9), 'hex'))::bit(64)::bigint"
 
 
 def _prop(name: str, params: dict[str, Any], prefix: str) -> str:
@@ -68,8 +72,16 @@ def filter_sql(metric: MetricSpec, params: dict[str, Any], prefix: str = "f") ->
 
 
 def _base_where(
-    account_id: uuid.UUID, metric: MetricSpec, aliases: Iterable[str], window: DateRange, params: dict[str, Any]
+    account_id: uuid.UUID,
+    metric: MetricSpec,
+    aliases: Iterable[str],
+    window: DateRange,
+    params: dict[str, Any],
+    *,
+    latest: bool = True,
 ) -> str:
+    """The metric's match on ``e``; ``latest=False`` leaves out the winning-row condition (the caller picks
+    the winners)."""
     start, end = window_bounds(window)
     params.update(
         account=account_id,
@@ -79,7 +91,7 @@ def _base_where(
         end=end,
     )
     return (
-        "e.account_id = :account AND e.is_latest AND e.event_type = :event_type "
+        f"e.account_id = :account {'AND e.is_latest ' if latest else ''}AND e.event_type = :event_type "
         "AND e.customer_alias = ANY(:aliases) AND e.event_timestamp >= :start AND e.event_timestamp < :end "
         f"AND {filter_sql(metric, params)}"
     )
@@ -107,7 +119,7 @@ def aggregate_many(
     account_id: uuid.UUID,
     metric: MetricSpec,
     requests: Sequence[tuple[Iterable[str], DateRange]],
-    with_ids: bool = True,
+    with_ids: bool = False,
 ) -> list[UsageValue]:
     """One metric over many (alias set, window) pairs in ONE set-based query: a whole chunk of billing runs
     reads its usage in a single round trip per metric. Results are in request order."""
@@ -134,11 +146,11 @@ def aggregate_many(
     }
     value = _prop(metric.aggregation_property or "", params, "agg")
     measure, invalid = _measure(metric, value)
-    # ids as text: the snapshot stores strings, and building 100,000s of UUID objects only to str() them costs
+    # ids only when asked for, as text: a calculation records their digest, computed here (SPEC §6.7)
     ids = "array_agg(e.id::text ORDER BY e.ingest_seq)" if with_ids else "NULL::text[]"
     rows = session.execute(
         text(
-            f"SELECT q.qid, {measure}, count(e.id), {invalid}, {ids} "
+            f"SELECT q.qid, {measure}, count(e.id), {invalid}, {ids}, sum({DIGEST_TERM_SQL}) "
             "FROM unnest(CAST(:qids AS int[]), CAST(:aliases AS text[]), CAST(:starts AS timestamptz[]), "
             "CAST(:ends AS timestamptz[])) AS q(qid, alias, ws, we) "
             "JOIN usage_events e ON e.account_id = :account AND e.is_latest AND e.event_type = :event_type "
@@ -147,10 +159,58 @@ def aggregate_many(
         ),
         params,
     ).all()
+    # read after the aggregation: every event it counted was numbered at or below the watermark
+    mark = watermark(session)
     found = {
-        int(r[0]): UsageValue(Decimal(r[1]), int(r[2]), int(r[3]), tuple(i for i in (r[4] or []) if i)) for r in rows
+        int(r[0]): UsageValue(
+            Decimal(r[1]), int(r[2]), int(r[3]), tuple(r[4] or ()), format(int(r[5]) % 2**64, "016x"), mark
+        )
+        for r in rows
     }
-    return [found.get(qid, UsageValue(Decimal(0))) for qid in range(len(requests))]
+    return [found.get(qid, UsageValue(Decimal(0), digest=EMPTY_DIGEST, watermark=mark)) for qid in range(len(requests))]
+
+
+def watermark(session: Session) -> int:
+    """The highest ``ingestSeq`` handed out so far: a calculation that read usage after this moment saw no
+    event numbered above it (SPEC §6.7's ingest watermark)."""
+    return int(
+        session.execute(
+            text("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM usage_events_ingest_seq")
+        ).scalar_one()
+    )
+
+
+def events_as_of(
+    session: Session, account_id: uuid.UUID, metric: MetricSpec, aliases: Iterable[str], window: DateRange, mark: int
+) -> tuple[list[str], bool]:
+    """The events a calculation at watermark ``mark`` counted (SPEC §6.7, revised), derived again: the
+    winning rows among those numbered up to ``mark`` that match the metric, alias set and window, in ingest
+    order; and whether the set counted today differs (an event received since then joins it or replaces one
+    of it).
+
+    A row that wins today and is numbered up to ``mark`` also won then; a row that won then and has lost
+    since belongs to a customer event id received again after ``mark``, found by the BRIN index on
+    ``ingest_seq``."""
+    params: dict[str, Any] = {"mark": mark}
+    latest = _base_where(account_id, metric, aliases, window, params)
+    any_row = _base_where(account_id, metric, aliases, window, params, latest=False)
+    rows = session.execute(
+        text(
+            "WITH again AS (SELECT DISTINCT customer_event_id FROM usage_events "
+            "WHERE account_id = :account AND ingest_seq > :mark), "
+            "then_won AS (SELECT DISTINCT ON (e.customer_event_id) e.* FROM usage_events e "
+            "WHERE e.account_id = :account AND e.ingest_seq <= :mark "
+            "AND e.customer_event_id IN (SELECT customer_event_id FROM again) "
+            "ORDER BY e.customer_event_id, e.ingest_seq DESC) "
+            f"SELECT e.id::text, e.ingest_seq, 'kept' FROM usage_events e WHERE {latest} AND e.ingest_seq <= :mark "
+            f"UNION ALL SELECT e.id::text, e.ingest_seq, 'replaced' FROM then_won e WHERE {any_row} "
+            f"UNION ALL SELECT e.id::text, e.ingest_seq, 'new' FROM usage_events e WHERE {latest} "
+            "AND e.ingest_seq > :mark ORDER BY 2"
+        ),
+        params,
+    ).all()
+    counted = [r[0] for r in rows if r[2] != "new"]
+    return counted, any(r[2] != "kept" for r in rows)
 
 
 def aggregate(
@@ -159,7 +219,7 @@ def aggregate(
     metric: MetricSpec,
     aliases: Iterable[str],
     window: DateRange,
-    with_ids: bool = True,
+    with_ids: bool = False,
 ) -> UsageValue:
     """One metric over one window, from winning rows only."""
     return aggregate_many(session, account_id, metric, [(aliases, window)], with_ids)[0]

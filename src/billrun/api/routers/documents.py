@@ -105,5 +105,6 @@ def get_line_events(invoice_id: str, line_id: str, request: Request, who: Caller
         "items": items,
         "pagination": {"after": after, "before": before, "totalResultSize": total},
         "verified": counted.verified if counted else True,
+        "changedSince": counted.changed_since if counted else None,
     }
     return JSONResponse(body)

@@ -257,7 +257,7 @@ def calculate_metric(metric_id: str, request: Request, who: Caller = Depends(cal
         if metric is None or metric.deleted_at is not None:
             raise not_found("usage metric")
         spec = metric_from_json(str(metric.id), metric_json(metric))
-        value = usage_repo.aggregate(s, who.account_id, spec, aliases, DateRange(start, end))
+        value = usage_repo.aggregate(s, who.account_id, spec, aliases, DateRange(start, end), with_ids=True)
         ids = sorted(value.event_ids)
     return JSONResponse(
         {
