@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -109,7 +110,8 @@ def usage(
     event_type: str, when: str, alias: str = CUSTOMER, event_id: str | None = None, **props: Any
 ) -> UsageEventRecord:
     seq = next(_seq)
-    return UsageEventRecord(seq, event_id or f"gen-{seq}", alias, event_type, ts(when), props, f"u{seq}")
+    # ids are UUIDs, as billrun stores them: the counted events' digest reads their low 64 bits
+    return UsageEventRecord(seq, event_id or f"gen-{seq}", alias, event_type, ts(when), props, str(uuid.UUID(int=seq)))
 
 
 def spread(event_type: str, month: str, count: int, **props: Any) -> list[UsageEventRecord]:
