@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -26,10 +26,12 @@ class PermanentRunError(Exception):
     """Inputs found invalid at run time, or a safety bound: retrying cannot help (SPEC §6.6)."""
 
 
-def ensure_billable(ctx: ScheduleContext) -> None:
-    """Refuse, before any rating, a schedule whose prices hold an amount too large to bill in bounded time
-    (stored before the API's input limits): its run fails permanently instead of burning a worker's CPU."""
-    for price in ctx.spec.prices.values():
+def ensure_billable(contexts: Iterable[ScheduleContext]) -> None:
+    """Refuse, before any rating, schedules whose prices hold an amount too large to bill in bounded time
+    (stored before the API's input limits): their run fails permanently instead of burning a worker's CPU.
+    Each price is checked once, however many of the schedules list it."""
+    prices = {id(p): p for ctx in contexts for p in ctx.spec.prices.values()}
+    for price in prices.values():
         if (amount := unbillable_amount(price)) is not None:
             raise PermanentRunError(f"price {price.id} holds the amount {amount}, outside the range billrun bills")
 
@@ -37,7 +39,7 @@ def ensure_billable(ctx: ScheduleContext) -> None:
 def compute_for(
     session: Session, ctx: ScheduleContext, drafting_date: dt.date, prefetched: Prefetched | None = None
 ) -> tuple[InvoiceDraft, SqlRatingData]:
-    if prefetched is not None:  # a chunk's bulk-loaded inputs; anything else still comes from SQL
+    if prefetched is not None:  # a chunk's bulk-loaded inputs (checked billable); anything else comes from SQL
         data = SqlRatingData(
             session,
             ctx,
@@ -49,10 +51,10 @@ def compute_for(
         days = prefetched.on_demand
         items = prefetched.items.get(drafting_date)
     else:
+        ensure_billable([ctx])
         data = SqlRatingData(session, ctx)
         days = on_demand_days(session, ctx, drafting_date)
         items = None
-    ensure_billable(ctx)
     try:
         draft = compute_invoice(ctx.spec, drafting_date, data, ctx.tax_status, days, items)
     except SafetyBoundExceeded as exc:
@@ -80,8 +82,7 @@ def prefetch(
     queries in ``session``."""
     found = {sid: Prefetched(ctx) for sid, ctx in contexts.items()}
     recorders: dict[uuid.UUID, RecordingData] = {}
-    for pre in found.values():
-        ensure_billable(pre.ctx)  # the chunk fails, and each run then fails or bills alone
+    ensure_billable(contexts.values())  # the chunk fails, and each run then fails or bills alone
     for schedule_id, drafting_date in runs:
         pre = found[schedule_id]
         if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):

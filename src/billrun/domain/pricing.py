@@ -15,6 +15,7 @@ GRADUATED worked example (SPEC §8 E19, tiers [<=1000 @ 0.10], [>1000 @ 0.05], C
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -62,7 +63,10 @@ class ExactLine:
     derivation: dict[str, Any] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=4096)
 def fraction(value: Decimal | int) -> Fraction:
+    """A price's amount as an exact fraction. Memoised: every schedule of a chunk that bills one price converts
+    the same few amounts (equal decimals such as 1.0 and 1 are equal fractions, so sharing an entry is exact)."""
     return Fraction(value)
 
 
