@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from billrun.domain.drafting import phase_range
@@ -37,6 +36,9 @@ from billrun.store.models import (
     Price,
     UsageMetric,
 )
+from billrun.store.schedules import Terms
+
+NO_TERMS = Terms([], {})
 
 
 def metric_json(m: UsageMetric) -> dict[str, Any]:
@@ -103,30 +105,31 @@ class ScheduleContext:
         return TaxStatus(self.customer.tax_status)
 
 
-def _phase_specs(phases: list[Row[Any]], discounts: list[Row[Any]], minimums: list[Row[Any]]) -> tuple[Phase, ...]:
-    """From rows with the columns of SchedulePhase, PhaseDiscount and PhaseMinimum."""
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def _phase_specs(phases: list[dict[str, Any]]) -> tuple[Phase, ...]:
+    """From a schedule's terms (:class:`billrun.store.schedules.Terms`)."""
     return tuple(
         Phase(
-            start=phase.start_date,
-            end=phase.end_date,
-            price_ids=tuple(phase.price_ids),
+            start=dt.date.fromisoformat(phase["start"]),
+            end=_date(phase["end"]),
+            price_ids=tuple(phase["priceIds"]),
             discounts=tuple(
                 Discount(
-                    DiscountType(d.type),
-                    d.amount,
-                    d.message,
-                    d.separate_line_item,
-                    tuple(d.restrict_to_prices),
-                    str(d.id),
+                    DiscountType(d["type"]),
+                    Decimal(d["amount"]),
+                    d["message"],
+                    d["separate"],
+                    tuple(d["restrictTo"]),
+                    d["id"],
                 )
-                for d in discounts
-                if d.phase_id == phase.id
+                for d in phase["discounts"]
             ),
-            minimums=tuple(
-                Minimum(m.amount, tuple(m.restrict_to_prices), str(m.id)) for m in minimums if m.phase_id == phase.id
-            ),
-            recurrence=RecurrencePreference(phase.recurrence_preference),
-            id=str(phase.id),
+            minimums=tuple(Minimum(Decimal(m["amount"]), tuple(m["restrictTo"]), m["id"]) for m in phase["minimums"]),
+            recurrence=RecurrencePreference(phase["recurrence"]),
+            id=phase["id"],
         )
         for phase in phases
     )
@@ -173,14 +176,13 @@ def contexts_from(
     }
     contexts = {}
     for schedule in schedules:
-        spec_phases = _phase_specs(
-            rows.phases.get(schedule.id, []), rows.discounts.get(schedule.id, []), rows.minimums.get(schedule.id, [])
-        )
+        terms = rows.terms.get(schedule.id, NO_TERMS)
+        spec_phases = _phase_specs(terms.phases)
         own_prices = {pid: prices[pid] for p in spec_phases for pid in p.price_ids if pid in prices}
         tax_refs = {
-            str(m.price_id): tax_refs_of[m.tax_rate_id]
-            for m in rows.tax_mappings.get(schedule.id, [])
-            if m.tax_rate_id in tax_refs_of
+            price_id: tax_refs_of[rate]
+            for price_id, rate_id in terms.tax_rates.items()
+            if (rate := uuid.UUID(rate_id)) in tax_refs_of
         }
         spec = ScheduleSpec(
             id=str(schedule.id),

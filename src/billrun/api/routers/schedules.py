@@ -41,18 +41,21 @@ def schedules_json(s: Session, schedules: list[BillingSchedule]) -> list[dict[st
     """Schedules with their phases, prices and tax mappings, read with one query per table for the lot."""
     rows = schedule_repo.rows_of(s, schedules, with_aliases=False, with_details=False)
     contexts = contexts_from(s, schedules, rows, with_aliases=False)
-    return [_schedule_json(schedule, rows, contexts[schedule.id]) for schedule in schedules]
+    columns = schedule_repo.serialised_rows(s, [schedule.id for schedule in schedules])
+    return [_schedule_json(schedule, rows, columns, contexts[schedule.id]) for schedule in schedules]
 
 
 def schedule_json(s: Session, schedule: BillingSchedule) -> dict[str, Any]:
     return schedules_json(s, [schedule])[0]
 
 
-def _schedule_json(schedule: BillingSchedule, rows: ScheduleRows, ctx: ScheduleContext) -> dict[str, Any]:
-    phases = rows.phases.get(schedule.id, [])
-    discounts = rows.discounts.get(schedule.id, [])
-    minimums = rows.minimums.get(schedule.id, [])
-    mapping = rows.tax_mappings.get(schedule.id, [])
+def _schedule_json(
+    schedule: BillingSchedule,
+    rows: ScheduleRows,
+    columns: tuple[dict[uuid.UUID, list[Row[Any]]], ...],
+    ctx: ScheduleContext,
+) -> dict[str, Any]:
+    phases, discounts, minimums, mapping = (grouped.get(schedule.id, []) for grouped in columns)
     price_ids = list(dict.fromkeys(pid for p in phases for pid in p.price_ids))
     prices = rows.prices
     first = drafting.first_drafting_date(ctx.spec)
