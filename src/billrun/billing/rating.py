@@ -6,14 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from billrun.billing.loading import ScheduleContext, SqlRatingData, on_demand_days
 from billrun.domain.drafting import DueItem, items_due_on
-from billrun.domain.inputs import unbillable_amount
+from billrun.domain.inputs import ScheduleSpec, unbillable_amount
 from billrun.domain.invoice import InvoiceDraft, SafetyBoundExceeded, compute_invoice, read_inputs
 from billrun.domain.memory import RecordingData
 from billrun.domain.periods import DateRange
@@ -62,6 +63,31 @@ def compute_for(
     return draft, data
 
 
+#: the fields of ScheduleSpec that :func:`plan_key` covers (a test keeps it equal to the dataclass's)
+PLAN_FIELDS = frozenset(
+    {"id", "start", "end", "recurrence_day", "phases", "prices", "currency", "tax_rates", "roll_up"}
+)
+
+
+def plan_key(spec: ScheduleSpec, drafting_date: dt.date, on_demand: dict[str, frozenset[dt.date]]) -> tuple[Any, ...]:
+    """What the items due on ``drafting_date`` and the inputs they read depend on: the schedule's terms
+    without its own ids (schedule, phases, discounts, minimums: nothing that drafting or rating reads), its
+    prices by identity (a chunk builds one spec per price and shares it), and its ON_DEMAND days. Tax rates
+    change neither. Schedules sold on the same plan from the same date share a key."""
+    phases = tuple(
+        replace(
+            p,
+            id="",
+            discounts=tuple(replace(d, id="") for d in p.discounts),
+            minimums=tuple(replace(m, id="") for m in p.minimums),
+        )
+        for p in spec.phases
+    )
+    prices = tuple((price_id, id(price)) for price_id, price in spec.prices.items())
+    days = tuple(sorted(on_demand.items()))
+    return (spec.start, spec.end, spec.recurrence_day, spec.currency, spec.roll_up, phases, prices, days, drafting_date)
+
+
 @dataclass
 class Prefetched:
     """What one schedule's runs in the chunk read, loaded in bulk."""
@@ -81,20 +107,28 @@ def prefetch(
     """Per schedule id: the inputs of these runs ((schedule id, drafting date) pairs), read with set-based
     queries in ``session``."""
     found = {sid: Prefetched(ctx) for sid, ctx in contexts.items()}
-    recorders: dict[uuid.UUID, RecordingData] = {}
+    reads: dict[uuid.UUID, list[RecordingData]] = {}
+    planned: dict[tuple[Any, ...], tuple[list[DueItem], RecordingData]] = {}
     ensure_billable(contexts.values())  # the chunk fails, and each run then fails or bills alone
     for schedule_id, drafting_date in runs:
         pre = found[schedule_id]
         if any(p.is_on_demand for p in pre.ctx.spec.prices.values()):
             pre.on_demand = on_demand_days(session, pre.ctx, drafting_date)
-        recorder = recorders.setdefault(schedule_id, RecordingData())
-        items = items_due_on(pre.ctx.spec, drafting_date, pre.on_demand)
-        pre.items[drafting_date] = items
-        read_inputs(pre.ctx.spec, items, recorder)
+        # schedules on the same plan share their items and reads: computed once per plan and date
+        key = plan_key(pre.ctx.spec, drafting_date, pre.on_demand)
+        if key not in planned:
+            items = items_due_on(pre.ctx.spec, drafting_date, pre.on_demand)
+            recorder = RecordingData()
+            read_inputs(pre.ctx.spec, items, recorder)
+            planned[key] = (items, recorder)
+        items, recorder = planned[key]
+        pre.items[drafting_date] = list(items)
+        reads.setdefault(schedule_id, []).append(recorder)
     by_metric: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, DateRange]]] = {}
     seat_requests: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
-    for sid, recorder in recorders.items():
+    for sid, recorders in reads.items():
         ctx = found[sid].ctx
+        recorder = RecordingData.union(recorders)
         for metric_id, window in recorder.usage_windows:
             by_metric.setdefault((ctx.row.account_id, metric_id), []).append((sid, window))
         for metric_id, window in recorder.value_windows:

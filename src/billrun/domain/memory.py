@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -52,3 +52,13 @@ class RecordingData:
     def seat_timeline(self, seat_type: str) -> SeatTimeline:
         self.seat_types.add(seat_type)
         return SeatTimeline(())
+
+    @classmethod
+    def union(cls, recorded: Iterable[RecordingData]) -> RecordingData:
+        """Everything any of ``recorded`` was asked."""
+        out = cls()
+        for one in recorded:
+            out.usage_windows |= one.usage_windows
+            out.value_windows |= one.value_windows
+            out.seat_types |= one.seat_types
+        return out
