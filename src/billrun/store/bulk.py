@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from billrun import jsonutil
+from billrun.store.models import JsonText
 
 
 def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -29,8 +30,9 @@ def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Sequen
 def copy_mapped(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
     """COPY dict rows keyed by ``model``'s attribute names, as ``session.execute(insert(model), rows)`` would
     insert them: a value a row leaves out takes the column's Python-side default (NULL without one), a column
-    no row names and without a Python-side default is left to the server; JSONB values are written with
-    :func:`billrun.jsonutil.dumps` (exact decimals), as every JSONB write of the ORM is."""
+    no row names and without a Python-side default is left to the server; JSON values (JSONB and
+    :class:`billrun.store.models.JsonText`) are written with :func:`billrun.jsonutil.dumps` (exact decimals), as
+    every JSON write of the ORM is."""
     if not rows:
         return
     mapper: Any = inspect(model)
@@ -39,7 +41,7 @@ def copy_mapped(session: Session, model: type, rows: Sequence[dict[str, Any]]) -
     for prop in mapper.column_attrs:
         column = prop.columns[0]
         if prop.key in named or column.default is not None:
-            plan.append((prop.key, column.name, column.default, isinstance(column.type, JSONB)))
+            plan.append((prop.key, column.name, column.default, isinstance(column.type, JSONB | JsonText)))
     dumps = jsonutil.dumps
 
     def encoded(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -98,7 +100,7 @@ def values_from_json(model: type, values: dict[str, Any]) -> dict[str, Any]:
     decoded = dict(values)
     for prop in mapper.column_attrs:
         value = values.get(prop.key)
-        if value is None or isinstance(prop.columns[0].type, JSONB):
+        if value is None or isinstance(prop.columns[0].type, JSONB | JsonText):
             continue
         kind = prop.columns[0].type.python_type
         if kind is dt.datetime:

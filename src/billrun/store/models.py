@@ -30,7 +30,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
+from billrun import jsonutil
 from billrun.domain.statuses import DeliveryStatus, InvoiceStatus, PaymentStatus, RunStatus, TravellerStatus, Trigger
 from billrun.ids import uuid7
 
@@ -43,6 +45,21 @@ NAMING_CONVENTION = {
 }
 
 Timestamp = DateTime(timezone=True)
+
+
+class JsonText(TypeDecorator[Any]):
+    """A JSON document kept as the text billrun wrote, not parsed into ``jsonb``: for write-mostly documents
+    no query looks into (calculation snapshots). PostgreSQL parses ``jsonb`` input at about 20 ns a byte,
+    which made the snapshot nearly half of a billing run's COPY (175 us for a 5.5 KB snapshot, 6.5 as text)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else jsonutil.dumps(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else jsonutil.loads(value)
 
 
 class Base(DeclarativeBase):
@@ -587,7 +604,7 @@ class CalculationSnapshot(Base):
     account_id: Mapped[uuid.UUID] = _invoice_account()
     invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
     billing_run_id: Mapped[uuid.UUID | None]
-    body: Mapped[dict[str, Any]]
+    body: Mapped[dict[str, Any]] = mapped_column(JsonText)
     created_at: Mapped[dt.datetime] = _created()
 
 
