@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="bench", required=True)
     ingest = sub.add_parser("ingest", help="batch ingestion path vs a raw COPY of the same rows")
     ingest.add_argument("--events", type=int, default=1_000_000)
+    ingest.add_argument(
+        "--ingest-preload",
+        type=int,
+        default=0,
+        metavar="N",
+        help="events already in the table before the measured ingest",
+    )
     billing = sub.add_parser("billing", help="a month's billing runs through real workers vs the SQL floor")
     billing.add_argument("--schedules", type=int, default=100_000)
     billing.add_argument("--events", type=int, default=10_000_000)
@@ -55,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.bench == "ingest":
             from bench.ingest import main as run_ingest
 
-            result = run_ingest(args.events)
+            result = run_ingest(args.events, args.ingest_preload)
             RESULTS.mkdir(exist_ok=True)
-            (RESULTS / f"ingest-{args.events}.json").write_text(json.dumps(result) + "\n")
+            suffix = f"-preload-{args.ingest_preload}" if args.ingest_preload else ""
+            (RESULTS / f"ingest-{args.events}{suffix}.json").write_text(json.dumps(result) + "\n")
         elif args.bench == "chunks":
             from bench.chunks import main as run_chunks
 
