@@ -12,17 +12,13 @@ from sqlalchemy.orm import Session
 
 from billrun.domain.drafting import phase_range
 from billrun.domain.inputs import (
-    Discount,
-    DiscountType,
     MetricSpec,
-    Minimum,
-    Phase,
     PriceSpec,
-    RecurrencePreference,
     ScheduleSpec,
     TaxRateRef,
     TaxStatus,
     metric_from_json,
+    phases_from_json,
     price_from_json,
 )
 from billrun.domain.periods import DateRange
@@ -105,36 +101,6 @@ class ScheduleContext:
         return TaxStatus(self.customer.tax_status)
 
 
-def _date(text: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(text) if text else None
-
-
-def _phase_specs(phases: list[dict[str, Any]]) -> tuple[Phase, ...]:
-    """From a schedule's terms (:class:`billrun.store.schedules.Terms`)."""
-    return tuple(
-        Phase(
-            start=dt.date.fromisoformat(phase["start"]),
-            end=_date(phase["end"]),
-            price_ids=tuple(phase["priceIds"]),
-            discounts=tuple(
-                Discount(
-                    DiscountType(d["type"]),
-                    Decimal(d["amount"]),
-                    d["message"],
-                    d["separate"],
-                    tuple(d["restrictTo"]),
-                    d["id"],
-                )
-                for d in phase["discounts"]
-            ),
-            minimums=tuple(Minimum(Decimal(m["amount"]), tuple(m["restrictTo"]), m["id"]) for m in phase["minimums"]),
-            recurrence=RecurrencePreference(phase["recurrence"]),
-            id=phase["id"],
-        )
-        for phase in phases
-    )
-
-
 def price_spec(p: Price, seat_types: dict[str, str]) -> PriceSpec:
     return price_from_json(
         str(p.id),
@@ -177,7 +143,7 @@ def contexts_from(
     contexts = {}
     for schedule in schedules:
         terms = rows.terms.get(schedule.id, NO_TERMS)
-        spec_phases = _phase_specs(terms.phases)
+        spec_phases = phases_from_json(terms.phases)
         own_prices = {pid: prices[pid] for p in spec_phases for pid in p.price_ids if pid in prices}
         tax_refs = {
             price_id: tax_refs_of[rate]

@@ -9,14 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from billrun.domain.inputs import (
-    Discount,
-    DiscountType,
-    Minimum,
-    Phase,
-    RecurrencePreference,
     ScheduleSpec,
     TaxRateRef,
     TaxStatus,
+    phases_from_json,
     price_from_json,
 )
 from billrun.domain.invoice import InvoiceDraft, compute_invoice
@@ -79,30 +75,7 @@ def schedule_from_snapshot(body: dict[str, Any]) -> ScheduleSpec:
             usage_calculation_period=p.get("usageCalculationPeriod"),
             seat_types={metric_id: seat_types.get(p["id"], metric_id)} if metric_id else None,
         )
-    phases = tuple(
-        Phase(
-            start=dt.date.fromisoformat(ph["startDate"]),
-            end=_date(ph["endDate"]),
-            price_ids=tuple(ph["priceIds"]),
-            discounts=tuple(
-                Discount(
-                    DiscountType(d["type"]),
-                    Decimal(d["amount"]),
-                    d["message"],
-                    d["separateLineItem"],
-                    tuple(d["restrictToPrices"]),
-                    d["id"],
-                )
-                for d in ph["discounts"]
-            ),
-            minimums=tuple(
-                Minimum(Decimal(m["amount"]), tuple(m["restrictToPrices"]), m["id"]) for m in ph["minimums"]
-            ),
-            recurrence=RecurrencePreference(ph["recurrencePreference"]),
-            id=ph["id"],
-        )
-        for ph in schedule["phases"]
-    )
+    phases = phases_from_json(schedule["phases"])
     tax_rates = {
         t["priceId"]: TaxRateRef(t["taxRateId"], Decimal(t["amount"]), t["versionId"], t["version"])
         for t in body["taxRates"]

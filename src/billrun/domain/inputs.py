@@ -8,7 +8,7 @@ snapshot (SPEC §6.7) share one parser.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
@@ -226,6 +226,37 @@ def _req_dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:
     result = _dec(value, default)
     assert result is not None
     return result
+
+
+def phases_from_json(raw: Sequence[Mapping[str, Any]]) -> tuple[Phase, ...]:
+    """Phases in their JSON form (a calculation snapshot's, and what billing loads, SPEC §6.7): ``startDate``,
+    ``endDate``, ``priceIds``, ``recurrencePreference``, ``discounts`` (``id``, ``type``, ``amount``,
+    ``message``, ``separateLineItem``, ``restrictToPrices``) and ``minimums`` (``id``, ``amount``,
+    ``restrictToPrices``), amounts as decimal text."""
+    return tuple(
+        Phase(
+            start=dt.date.fromisoformat(ph["startDate"]),
+            end=dt.date.fromisoformat(ph["endDate"]) if ph["endDate"] else None,
+            price_ids=tuple(ph["priceIds"]),
+            discounts=tuple(
+                Discount(
+                    DiscountType(d["type"]),
+                    Decimal(d["amount"]),
+                    d["message"],
+                    d["separateLineItem"],
+                    tuple(d["restrictToPrices"]),
+                    d["id"],
+                )
+                for d in ph["discounts"]
+            ),
+            minimums=tuple(
+                Minimum(Decimal(m["amount"]), tuple(m["restrictToPrices"]), m["id"]) for m in ph["minimums"]
+            ),
+            recurrence=RecurrencePreference(ph["recurrencePreference"]),
+            id=ph["id"],
+        )
+        for ph in raw
+    )
 
 
 def tiers_from_json(raw: list[Mapping[str, Any]] | None) -> tuple[Tier, ...]:

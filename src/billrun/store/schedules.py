@@ -50,10 +50,9 @@ class ScheduleRows:
 
 @dataclass(frozen=True)
 class Terms:
-    """A schedule's terms as billing reads them, in JSON form: ``phases`` in position order, each
-    ``{id, start, end, priceIds, recurrence, discounts: [{id, type, amount, message, separate, restrictTo}],
-    minimums: [{id, amount, restrictTo}]}`` (amounts as decimal text, dates as ISO text), and the tax rate id
-    of each price it maps."""
+    """A schedule's terms as billing reads them: ``phases`` in position order, in the JSON form of a
+    calculation snapshot (:func:`billrun.domain.inputs.phases_from_json`), and the tax rate id of each price
+    it maps."""
 
     phases: list[dict[str, Any]]
     tax_rates: dict[str, str]
@@ -65,14 +64,15 @@ class Terms:
 _TERMS_SQL = """
 SELECT s.id,
   (SELECT coalesce(json_agg(json_build_object(
-     'id', p.id, 'start', p.start_date, 'end', p.end_date, 'priceIds', p.price_ids,
-     'recurrence', p.recurrence_preference,
+     'id', p.id, 'startDate', p.start_date, 'endDate', p.end_date, 'priceIds', p.price_ids,
+     'recurrencePreference', p.recurrence_preference,
      'discounts', (SELECT coalesce(json_agg(json_build_object(
          'id', d.id, 'type', d.type, 'amount', d.amount::text, 'message', d.message,
-         'separate', d.separate_line_item, 'restrictTo', d.restrict_to_prices) ORDER BY d.position), '[]')
+         'separateLineItem', d.separate_line_item, 'restrictToPrices', d.restrict_to_prices)
+         ORDER BY d.position), '[]')
        FROM phase_discounts d WHERE d.billing_schedule_id = s.id AND d.phase_id = p.id),
      'minimums', (SELECT coalesce(json_agg(json_build_object(
-         'id', m.id, 'amount', m.amount::text, 'restrictTo', m.restrict_to_prices) ORDER BY m.position), '[]')
+         'id', m.id, 'amount', m.amount::text, 'restrictToPrices', m.restrict_to_prices) ORDER BY m.position), '[]')
        FROM phase_minimums m WHERE m.billing_schedule_id = s.id AND m.phase_id = p.id)
    ) ORDER BY p.position), '[]') FROM schedule_phases p WHERE p.billing_schedule_id = s.id)::text,
   (SELECT coalesce(json_object_agg(t.price_id, t.tax_rate_id), '{}')
