@@ -348,6 +348,7 @@ def test_the_explanation_adds_up_to_every_line_and_pages_through_the_events(
     linear = by_title["Calls linear"]
     assert linear["metric"]["name"] == "Calls" and linear["events"]["count"] == CALLS
     assert len(linear["events"]["first"]) == 100 and linear["events"]["verified"] is True
+    assert linear["events"]["changedSince"] is False  # nothing received since the calculation
     seen = [event["customerEventId"] for event in linear["events"]["first"]]
     path, _, cursor = linear["events"]["next"].removeprefix("/api").partition("?after=")
     assert path == f"/invoices/{invoice_id}/lines/{linear['id']}/events"
@@ -362,6 +363,7 @@ def test_the_explanation_adds_up_to_every_line_and_pages_through_the_events(
     first = app_client.get(f"/invoices/{invoice_id}/lines/{linear['id']}/events", params={"limit": 5}).json()
     assert [e["customerEventId"] for e in first["items"]] == seen[:5] and "before" not in first["pagination"]
     assert all(e["value"] == "1" and e["eventTimestamp"].endswith("Z") for e in first["items"])
+    assert (first["verified"], first["changedSince"]) == (True, False)
 
     fees = app_client.get(f"/invoices/{invoice_id}/lines/{by_title['Payment fees — Tier 1']['id']}/events").json()
     assert sorted(e["value"] for e in fees["items"]) == ["100", "25", "500"]
