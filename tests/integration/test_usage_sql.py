@@ -4,6 +4,7 @@ sets, and last-received-wins under concurrent writers."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import uuid
 from decimal import Decimal
@@ -220,3 +221,34 @@ def test_concurrent_writers_leave_one_latest_row_per_id(database_url: str) -> No
     for event_id, latest_count, highest, latest_seq in rows:
         assert latest_count == 1, event_id
         assert latest_seq == highest, event_id
+
+
+def test_a_repost_retires_the_previous_rows_by_one_probe_per_id(database_url: str) -> None:
+    """Re-posting ids retires their previous rows by looking each id up, whatever the statistics say. Written
+    as ``customer_event_id = ANY(:ids)``, the statement got a plan that read every latest row of an account
+    grown since the last ANALYZE and filtered them (a batch cost more with each batch before it). The real
+    statement's plan is read back through auto_explain."""
+    with unit_of_work() as s:
+        account = Account(name="stale-statistics")
+        s.add(account)
+        s.flush()
+        account_id = account.id
+    stamp = dt.datetime(2024, 1, 2, tzinfo=UTC)
+    plans: list[str] = []
+    with unit_of_work() as s:
+        s.execute(text("ANALYZE usage_events"))  # statistics from before this account had an event
+        first = [NewUsageEvent(f"evt-{i}", "cust", "call", stamp, {}) for i in range(3000)]
+        insert_usage_events(s, account_id, first, dt.datetime.now(UTC))
+        s.execute(text("LOAD 'auto_explain'"))
+        for setting in ("log_min_duration = 0", "log_analyze = on", "log_level = notice"):
+            s.execute(text(f"SET LOCAL auto_explain.{setting}"))
+        s.execute(text("SET LOCAL client_min_messages = notice"))
+        raw = s.connection().connection.driver_connection
+        assert raw is not None
+        raw.add_notice_handler(lambda diagnostic: plans.append(diagnostic.message_primary or ""))
+        again = [NewUsageEvent(f"evt-{i}", "cust", "call", stamp, {}) for i in (5, 500, 1500, 2999)]
+        _, superseded = insert_usage_events(s, account_id, again, dt.datetime.now(UTC))
+    assert len(superseded) == 4
+    (retire,) = [plan for plan in plans if "SET is_latest = false" in plan]
+    filtered = [int(n) for n in re.findall(r"Rows Removed by Filter: (\d+)", retire)]
+    assert max(filtered, default=0) < 4, retire

@@ -34,11 +34,14 @@ def usage_event(body: Any, path: str, errors: list[FieldError], received_at: dt.
         v.error("eventProperties", "outOfRange", f"eventProperties takes at most {MAX_PROPERTIES} keys")
     elif any(len(k) > 255 for k in properties):
         v.error("eventProperties", "tooLong", "eventProperties keys are at most 255 characters")
-    elif contains_nul(properties):
-        v.error("eventProperties", "invalidFormat", "eventProperties must not contain NUL characters")
     else:
         serialised = jsonutil.dumps(properties)
-        if len(serialised.encode()) > MAX_PROPERTIES_BYTES:
+        # JSON writes a NUL as \u0000: only a text holding that sequence needs the walk through the values
+        if "\\u0000" in serialised and contains_nul(properties):
+            v.error("eventProperties", "invalidFormat", "eventProperties must not contain NUL characters")
+            serialised = None
+        elif len(serialised) > MAX_PROPERTIES_BYTES // 4 and len(serialised.encode()) > MAX_PROPERTIES_BYTES:
+            # (a text of n characters encodes to at most 4n bytes: short ones need no encoding to measure)
             v.error("eventProperties", "tooLong", "eventProperties must serialise to at most 32 KiB")
     if len(errors) > before or alias is None or event_type is None or timestamp is None:
         return None
