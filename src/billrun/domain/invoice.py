@@ -26,7 +26,7 @@ from billrun.domain.drafting import (
     minimum_prices,
 )
 from billrun.domain.inputs import DiscountType, ScheduleSpec, TaxRateRef, TaxStatus
-from billrun.domain.money import round_money
+from billrun.domain.money import round_money, round_money_product
 from billrun.domain.periods import DateRange, proration_factor
 from billrun.domain.pricing import ExactLine, RatingData, rate_item
 
@@ -119,7 +119,7 @@ def _rated_charges(
         if item.kind == ItemKind.TRUE_UP:
             continue
         for line in rate_item(schedule, item, data, warnings):
-            rounded = round_money(line.quantity * line.rate, schedule.currency)
+            rounded = round_money_product(line.quantity, line.rate, schedule.currency)
             working.append(_Working(item, line, rounded, rounded))
     return working
 
@@ -167,7 +167,7 @@ def _apply_discounts(schedule: ScheduleSpec, charges: list[_Working]) -> list[_D
 
 def _discount_shares(kind: DiscountType, amount: Decimal, eligible: list[_Working], currency: str) -> list[Decimal]:
     if kind == DiscountType.PERCENTAGE:
-        return [round_money(Fraction(w.current) * Fraction(amount) / 100, currency) for w in eligible]
+        return [round_money_product(w.current, amount, currency, divisor=100) for w in eligible]
     # NOMINAL: once per invoice, capped at the eligible subtotal, pro rata, remainder to the largest line.
     subtotal = sum((w.current for w in eligible), Decimal(0))
     if subtotal <= 0:
@@ -284,7 +284,7 @@ def compute_invoice(
         derivation: Mapping[str, Any] | None = None,
     ) -> None:
         tax_rate, tax_rate_id = _tax_for(schedule, tax_price_id, tax_status, warnings)
-        tax = round_money(Fraction(net) * Fraction(tax_rate), schedule.currency)
+        tax = round_money_product(net, tax_rate, schedule.currency)
         lines.append(
             InvoiceLine(
                 len(lines),
