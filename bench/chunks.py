@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from bench.billing import generate, prepare_database, subscribe
 from billrun.billing.dispatch import NoDispatcher
+from billrun.worker.collector import tune_collector
 
 # (module, attribute, stage name); an inner stage's time is also in the outer one's
 STAGES = (
@@ -134,6 +135,7 @@ def main(
     started = time.perf_counter()
     triggers.tick(now=dt.datetime(2024, 2, 1, 0, 5, tzinfo=dt.UTC))
     tick_seconds = time.perf_counter() - started
+    tune_collector()  # as a worker process does when it starts
     times: defaultdict[str, float] = defaultdict(float)
     restore = _install(times)
     profiler = cProfile.Profile() if profile else None

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_init
 from kombu import Queue
 
 from billrun import logs
 from billrun.billing import faults
 from billrun.config import get_settings
+from billrun.worker.collector import tune_collector
 from billrun.worker.dispatch import install
 
 BILLING_QUEUE = "celery"
@@ -22,6 +23,11 @@ BACKTEST_QUEUE = "backtests"
 def _billrun_logging(loglevel: Any = None, **_: Any) -> None:
     """Celery's worker and beat log through billrun's setup (a connected receiver replaces Celery's own)."""
     logs.configure(level=loglevel)
+
+
+@worker_process_init.connect
+def _tune_worker_collector(**_: Any) -> None:
+    tune_collector()
 
 
 def make_celery() -> Celery:
