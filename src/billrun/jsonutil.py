@@ -94,6 +94,25 @@ def _check_string(text: str, path: str) -> None:
         raise UnsafeJson(path, "a string holds an unpaired UTF-16 surrogate") from None
 
 
+class RawJson:
+    """JSON text that :func:`dumps` writes as it is: a part of many documents, serialised once (the catalog
+    part of calculation snapshots: the same prices in every invoice of a billing run)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RawJson) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"RawJson({self.text!r})"
+
+
 def _number(value: Decimal) -> str:
     if not value.is_finite():
         raise ValueError(f"{value} is not a JSON number")
@@ -104,15 +123,15 @@ def dumps(value: Any) -> str:
     """Serialise with exact decimals (``Decimal("1.50")`` -> ``1.50``).
 
     The C encoder does the work: it hands every value it does not know to ``default``, which turns UUIDs and
-    dates into strings and each Decimal into a unique placeholder string; one pass then replaces the
-    placeholders by the decimals' exact text."""
-    decimals: list[str] = []
+    dates into strings and each Decimal (and :class:`RawJson`) into a unique placeholder string; one pass then
+    replaces the placeholders by the decimals' exact text (and the raw JSON)."""
+    verbatim: list[str] = []  # the exact text of each Decimal and RawJson met, in order
     nonce = os.urandom(6).hex()
 
     def default(node: Any) -> Any:
-        if isinstance(node, Decimal):
-            decimals.append(_number(node))
-            return f"\x00{nonce}:{len(decimals) - 1}\x00"
+        if isinstance(node, Decimal | RawJson):
+            verbatim.append(_number(node) if isinstance(node, Decimal) else node.text)
+            return f"\x00{nonce}:{len(verbatim) - 1}\x00"
         if isinstance(node, uuid.UUID):
             return str(node)
         if isinstance(node, dt.datetime | dt.date):
@@ -125,10 +144,10 @@ def dumps(value: Any) -> str:
         parts: list[str] = []
         _write(value, parts)
         return "".join(parts)
-    if not decimals:
+    if not verbatim:
         return text
     placeholder = re.compile('"\\\\u0000' + nonce + ':([0-9]+)\\\\u0000"')
-    return placeholder.sub(lambda match: decimals[int(match.group(1))], text)
+    return placeholder.sub(lambda match: verbatim[int(match.group(1))], text)
 
 
 def _write(value: Any, out: list[str]) -> None:
@@ -138,6 +157,8 @@ def _write(value: Any, out: list[str]) -> None:
         out.append(str(value))
     elif isinstance(value, Decimal):
         out.append(_number(value))
+    elif isinstance(value, RawJson):
+        out.append(value.text)
     elif isinstance(value, float):
         out.append(json.dumps(value))
     elif isinstance(value, dict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -14,13 +14,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from billrun import ENGINE_VERSION
+from billrun import ENGINE_VERSION, jsonutil
 from billrun.billing import outbox
 from billrun.billing.loading import ScheduleContext, SqlRatingData, metric_json, price_snapshot
+from billrun.domain.inputs import TaxRateRef
 from billrun.domain.invoice import InvoiceDraft
 from billrun.domain.money import plain_decimal, round_money
 from billrun.domain.statuses import EventType, InvoiceStatus
 from billrun.ids import uuid7
+from billrun.jsonutil import RawJson
 from billrun.store import invoices as invoice_repo
 from billrun.store import runs as run_repo
 from billrun.store.bulk import copy_mapped
@@ -29,6 +31,7 @@ from billrun.store.models import (
     Invoice,
     InvoiceLineItem,
     InvoiceLineItemGroup,
+    Price,
 )
 from billrun.views.invoices import one_invoice_json
 
@@ -62,6 +65,44 @@ def invoice_values(ctx: ScheduleContext, drafting_date: dt.date, clock: dt.datet
         "created_at": clock,
         "updated_at": clock,
     }
+
+
+#: The catalog parts of calculation snapshots as JSON text, keyed by everything they are made of: the invoices
+#: of a billing run name the same few prices and tax rates thousands of times (a third of a snapshot's text),
+#: so each is serialised once per process, not once per invoice.
+_CATALOG_JSON: dict[tuple[Any, ...], RawJson] = {}
+_CATALOG_JSON_LIMIT = 10_000
+
+
+def _catalog_json(key: tuple[Any, ...], build: Callable[[], Any]) -> RawJson:
+    found = _CATALOG_JSON.get(key)
+    if found is None:
+        if len(_CATALOG_JSON) >= _CATALOG_JSON_LIMIT:
+            _CATALOG_JSON.clear()
+        found = _CATALOG_JSON[key] = RawJson(jsonutil.dumps(build()))
+    return found
+
+
+def _price_json(p: Price) -> RawJson:
+    # a price is immutable but for its name, whose change moves updatedAt (SPEC §2.5)
+    return _catalog_json(("price", p.id, p.name, p.updated_at), lambda: price_snapshot(p))
+
+
+def _tax_rates_json(refs: Mapping[str, TaxRateRef]) -> RawJson:
+    # a published tax rate version never changes (SPEC §2.10): the references are the whole content
+    return _catalog_json(
+        ("taxRates", *refs.items()),
+        lambda: [
+            {
+                "priceId": pid,
+                "taxRateId": ref.tax_rate_id,
+                "versionId": ref.version_id,
+                "version": ref.version,
+                "amount": str(ref.amount),
+            }
+            for pid, ref in refs.items()
+        ],
+    )
 
 
 def snapshot_body(
@@ -127,19 +168,10 @@ def snapshot_body(
                 for p in ctx.spec.phases
             ],
         },
-        "prices": [price_snapshot(p) for p in ctx.prices.values()],
+        "prices": [_price_json(p) for p in ctx.prices.values()],
         "seatTypes": {pid: spec.seat_type for pid, spec in ctx.spec.prices.items() if spec.seat_type},
         "usageMetrics": [metric_json(m) for m in ctx.metric_rows.values()],
-        "taxRates": [
-            {
-                "priceId": pid,
-                "taxRateId": ref.tax_rate_id,
-                "versionId": ref.version_id,
-                "version": ref.version,
-                "amount": str(ref.amount),
-            }
-            for pid, ref in ctx.tax_refs.items()
-        ],
+        "taxRates": _tax_rates_json(ctx.tax_refs),
         "customer": {"id": str(ctx.customer.id), "taxStatus": ctx.customer.tax_status, "aliases": sorted(ctx.aliases)},
         "usage": [
             {
