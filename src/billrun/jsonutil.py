@@ -8,6 +8,7 @@ import json
 import os
 import re
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -94,23 +95,12 @@ def _check_string(text: str, path: str) -> None:
         raise UnsafeJson(path, "a string holds an unpaired UTF-16 surrogate") from None
 
 
+@dataclass(frozen=True, slots=True)
 class RawJson:
     """JSON text that :func:`dumps` writes as it is: a part of many documents, serialised once (the catalog
     part of calculation snapshots: the same prices in every invoice of a billing run)."""
 
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RawJson) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def __repr__(self) -> str:
-        return f"RawJson({self.text!r})"
+    text: str
 
 
 def _number(value: Decimal) -> str:

@@ -63,7 +63,7 @@ def minor_units(currency: str) -> int:
     return 2 if units is None else int(units)
 
 
-def ratio(value: Exact) -> tuple[int, int]:
+def _ratio(value: Exact) -> tuple[int, int]:
     """``value`` as numerator and positive denominator, not necessarily in lowest terms."""
     if isinstance(value, Fraction):
         return value.numerator, value.denominator
@@ -85,7 +85,7 @@ def round_half_up(value: Exact, places: int) -> Decimal:
 
     Integer arithmetic on the exact ratio: every invoice line rounds several times, and building a reduced
     Fraction for each (a gcd per operation) was a tenth of a billing run's domain time."""
-    return _round_ratio(*ratio(value), places)
+    return _round_ratio(*_ratio(value), places)
 
 
 def round_money(value: Exact, currency: str) -> Decimal:
@@ -95,8 +95,8 @@ def round_money(value: Exact, currency: str) -> Decimal:
 
 def round_money_product(a: Exact, b: Exact, currency: str, divisor: int = 1) -> Decimal:
     """``round_money(a x b / divisor)`` (divisor > 0), the product kept as one integer ratio."""
-    a_numerator, a_denominator = ratio(a)
-    b_numerator, b_denominator = ratio(b)
+    a_numerator, a_denominator = _ratio(a)
+    b_numerator, b_denominator = _ratio(b)
     return _round_ratio(a_numerator * b_numerator, a_denominator * b_denominator * divisor, minor_units(currency))
 
 

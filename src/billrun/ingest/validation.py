@@ -40,8 +40,7 @@ def usage_event(body: Any, path: str, errors: list[FieldError], received_at: dt.
         if "\\u0000" in serialised and contains_nul(properties):
             v.error("eventProperties", "invalidFormat", "eventProperties must not contain NUL characters")
             serialised = None
-        elif len(serialised) > MAX_PROPERTIES_BYTES // 4 and len(serialised.encode()) > MAX_PROPERTIES_BYTES:
-            # (a text of n characters encodes to at most 4n bytes: short ones need no encoding to measure)
+        elif len(serialised.encode()) > MAX_PROPERTIES_BYTES:
             v.error("eventProperties", "tooLong", "eventProperties must serialise to at most 32 KiB")
     if len(errors) > before or alias is None or event_type is None or timestamp is None:
         return None
