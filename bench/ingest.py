@@ -150,24 +150,20 @@ PRELOAD_STEP = 1_000_000
 
 
 def preload(account_id: uuid.UUID, count: int) -> float:
-    """``count`` earlier events of the account (and their ids in the last-wins table), for the customers the
+    """``count`` earlier events of the account, for the customers the
     measured events name, in random customer and time order; returns the seconds taken."""
     started = time.perf_counter()
     for offset in range(0, count, PRELOAD_STEP):
         with unit_of_work() as session:
             session.execute(
-                # each event's id in the last-wins table too, as ingestion leaves it
                 text(
-                    "WITH stored AS (INSERT INTO usage_events (id, account_id, customer_event_id, customer_alias, "
+                    "INSERT INTO usage_events (id, account_id, customer_event_id, customer_alias, "
                     "event_type, event_timestamp, event_properties, is_latest, created_at) "
                     "SELECT gen_random_uuid(), :account, 'pre-' || g, 'cust-' || (random() * 5000)::int, "
                     "'api_call', '2024-01-01'::timestamptz + random() * interval '31 days', "
                     "jsonb_build_object('bytes', (random() * 10000)::int, 'region', "
                     "CASE WHEN random() < 0.5 THEN 'eu' ELSE 'us' END), true, now() "
-                    "FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g "
-                    "RETURNING account_id, customer_event_id, ingest_seq) "
-                    "INSERT INTO usage_event_ids (account_id, customer_event_id, latest_seq) "
-                    "SELECT account_id, customer_event_id, ingest_seq FROM stored"
+                    "FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g"
                 ),
                 {"account": account_id, "first": offset, "last": min(offset + PRELOAD_STEP, count) - 1},
             )

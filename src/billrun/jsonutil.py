@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -109,35 +110,60 @@ def _number(value: Decimal) -> str:
     return str(value)
 
 
+class _Verbatim(threading.local):
+    """What :func:`dumps` met in the value it is writing, per thread (the API serves requests on threads)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []  # the exact text of each Decimal and RawJson met, in order
+        self.nonce = ""  # drawn when the first one is met, so that no text can spell a placeholder
+
+
+_verbatim = _Verbatim()
+
+
+def _default(node: Any) -> Any:
+    if isinstance(node, Decimal | RawJson):
+        texts = _verbatim.texts
+        if not texts:
+            _verbatim.nonce = os.urandom(6).hex()
+        texts.append(_number(node) if isinstance(node, Decimal) else node.text)
+        return f"\x00{_verbatim.nonce}:{len(texts) - 1}\x00"
+    if isinstance(node, uuid.UUID):
+        return str(node)
+    if isinstance(node, dt.datetime | dt.date):
+        return node.isoformat()
+    raise TypeError(f"cannot serialise {type(node).__name__}")
+
+
+# One C encoder for every call: ``json.dumps`` with options builds a JSONEncoder and a C encoder per call,
+# which cost five times the writing of an event's few properties. (No check for cycles: nothing serialised
+# here can hold one.)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # CPython's; not in the type stubs
+_encode: Any = (
+    _c_make_encoder(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    if _c_make_encoder is not None
+    else json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default).iterencode
+)
+
+
 def dumps(value: Any) -> str:
     """Serialise with exact decimals (``Decimal("1.50")`` -> ``1.50``).
 
     The C encoder does the work: it hands every value it does not know to ``default``, which turns UUIDs and
     dates into strings and each Decimal (and :class:`RawJson`) into a unique placeholder string; one pass then
     replaces the placeholders by the decimals' exact text (and the raw JSON)."""
-    verbatim: list[str] = []  # the exact text of each Decimal and RawJson met, in order
-    nonce = os.urandom(6).hex()
-
-    def default(node: Any) -> Any:
-        if isinstance(node, Decimal | RawJson):
-            verbatim.append(_number(node) if isinstance(node, Decimal) else node.text)
-            return f"\x00{nonce}:{len(verbatim) - 1}\x00"
-        if isinstance(node, uuid.UUID):
-            return str(node)
-        if isinstance(node, dt.datetime | dt.date):
-            return node.isoformat()
-        raise TypeError(f"cannot serialise {type(node).__name__}")
-
+    texts: list[str] = []
+    _verbatim.texts = texts
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)
+        text = "".join(_encode(value, 0))
     except TypeError:  # keys that are not strings (UUIDs, dates): the pure-Python writer takes them
         parts: list[str] = []
         _write(value, parts)
         return "".join(parts)
-    if not verbatim:
+    if not texts:
         return text
-    placeholder = re.compile('"\\\\u0000' + nonce + ':([0-9]+)\\\\u0000"')
-    return placeholder.sub(lambda match: verbatim[int(match.group(1))], text)
+    placeholder = re.compile('"\\\\u0000' + _verbatim.nonce + ':([0-9]+)\\\\u0000"')
+    return placeholder.sub(lambda match: texts[int(match.group(1))], text)
 
 
 def _write(value: Any, out: list[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import uuid
 from decimal import Decimal
 
@@ -35,3 +37,29 @@ def test_decimals_keep_their_digits_next_to_raw_parts() -> None:
 def test_raw_parts_under_keys_the_c_encoder_refuses() -> None:
     """Keys that are not strings take the pure-Python writer, which writes raw parts too."""
     assert dumps({uuid.UUID(int=2): RawJson("[1,2]")}) == '{"00000000-0000-0000-0000-000000000002":[1,2]}'
+
+
+def test_threads_writing_decimals_at_once_each_get_their_own_digits() -> None:
+    """The encoder is shared and what it meets is kept per thread: documents written on eight threads at once,
+    each full of decimals, come back with their own digits (the API writes responses on a thread pool)."""
+    failures: list[str] = []
+
+    def write(n: int) -> None:
+        for i in range(300):
+            document = {"thread": n, "amounts": [Decimal(f"{n}.{i:03d}{k}") for k in range(20)]}
+            expected = "[" + ",".join(f"{n}.{i:03d}{k}" for k in range(20)) + "]"
+            text = dumps(document)
+            if expected not in text:
+                failures.append(text)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads taking turns inside one another's writes, as a loaded server's do
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []

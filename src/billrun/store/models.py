@@ -310,25 +310,6 @@ class SeatEvent(Base):
     created_at: Mapped[dt.datetime] = _created()
 
 
-class UsageEventId(Base):
-    """The highest ``ingestSeq`` seen per usage customerEventId. Upserting it row-locks the id, which
-    serialises concurrent writers of one id without advisory locks (SPEC §5.1)."""
-
-    __tablename__ = "usage_event_ids"
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
-    customer_event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    latest_seq: Mapped[int] = mapped_column(BigInteger)
-
-
-class SeatEventId(Base):
-    """Seat events' own customerEventId namespace (SPEC §5.1)."""
-
-    __tablename__ = "seat_event_ids"
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
-    customer_event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    latest_seq: Mapped[int] = mapped_column(BigInteger)
-
-
 # --- tax ------------------------------------------------------------------------------------------------------
 
 
