@@ -44,6 +44,53 @@ def test_migrations_upgrade_downgrade_upgrade(scratch_database: str, monkeypatch
         get_settings.cache_clear()
 
 
+def test_downgrading_below_0016_rebuilds_the_id_tables_from_the_stored_events(
+    scratch_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0016 drops the last-wins id tables; going back rebuilds them from the events, so that the
+    older code finds every id's highest ingestSeq."""
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    from billrun.config import get_settings
+    from billrun.store import migrate
+    from billrun.store.events import NewUsageEvent, insert_usage_events
+    from billrun.store.models import Account
+
+    monkeypatch.setenv("BILLRUN_DATABASE_URL", scratch_database)
+    get_settings.cache_clear()
+    engine = create_engine(scratch_database)
+    try:
+        migrate.upgrade("head")
+        stamp = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+        with Session(engine) as session, session.begin():
+            account = Account(name="downgrade")
+            session.add(account)
+            session.flush()
+            for alias in ("first", "second"):  # two batches: "a" twice, "b" once
+                batch = [NewUsageEvent("a", alias, "call", stamp, {})]
+                if alias == "first":
+                    batch.append(NewUsageEvent("b", alias, "call", stamp, {}))
+                insert_usage_events(session, account.id, batch, stamp)
+        with engine.connect() as conn:
+            highest = dict(
+                conn.execute(text("SELECT customer_event_id, max(ingest_seq) FROM usage_events GROUP BY 1")).all()
+            )
+        engine.dispose()
+        migrate.downgrade("0015")
+        with engine.connect() as conn:
+            rebuilt = dict(conn.execute(text("SELECT customer_event_id, latest_seq FROM usage_event_ids")).all())
+        engine.dispose()
+        assert rebuilt == highest
+        assert set(highest) == {"a", "b"}
+        migrate.upgrade("head")
+        assert "usage_event_ids" not in _tables(scratch_database)
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()
+
+
 def test_schema_matches_models(database_url: str) -> None:
     """The migrations produce exactly what the models declare (no drift between the two)."""
     from alembic.autogenerate import compare_metadata
