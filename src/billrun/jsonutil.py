@@ -162,8 +162,17 @@ def dumps(value: Any) -> str:
         return "".join(parts)
     if not texts:
         return text
-    placeholder = re.compile('"\\\\u0000' + _verbatim.nonce + ':([0-9]+)\\\\u0000"')
-    return placeholder.sub(lambda match: texts[int(match.group(1))], text)
+    nonce = _verbatim.nonce
+
+    def verbatim(match: re.Match[str]) -> str:
+        return texts[int(match.group(2))] if match.group(1) == nonce else match.group(0)
+
+    return _PLACEHOLDER.sub(verbatim, text)
+
+
+# Any call's placeholder (a call's own are told by their nonce): a pattern spelling the nonce would be compiled
+# anew by every call, which cost more than writing a whole invoice line.
+_PLACEHOLDER = re.compile('"\\\\u0000([0-9a-f]{12}):([0-9]+)\\\\u0000"')
 
 
 def _write(value: Any, out: list[str]) -> None:
