@@ -1,10 +1,11 @@
-"""The last-wins id tables dropped: the latest-row unique index arbitrates concurrent writers of an id
+"""The last-wins id tables dropped: advisory locks on buckets of ids serialise concurrent writers of an id
 
 usage_event_ids and seat_event_ids held the highest ingestSeq per customerEventId; upserting every event's id
 into them serialised concurrent writers of an id, at a heap and an index write per event (10.7 of the 43 µs an
-event cost the batch path). Ingestion now retires the previous winner by an index probe and lets the partial
-unique index on latest rows refuse a concurrent writer's row, which retries its batch (store/events.py). The
-is_latest flags already hold the winners, so no data moves; the downgrade rebuilds the tables from them.
+event cost the batch path). Ingestion now takes transaction-scoped advisory locks on buckets of a batch's ids,
+draws its ingestSeq values under them and retires each id's previous winner by an index probe
+(store/events.py). The is_latest flags already hold the winners, so no data moves; the downgrade rebuilds the
+tables from the events.
 
 Revision ID: 0016
 Revises: 0015

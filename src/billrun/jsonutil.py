@@ -138,11 +138,8 @@ def _default(node: Any) -> Any:
 # One C encoder for every call: ``json.dumps`` with options builds a JSONEncoder and a C encoder per call,
 # which cost five times the writing of an event's few properties. (No check for cycles: nothing serialised
 # here can hold one.)
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # CPython's; not in the type stubs
-_encode: Any = (
-    _c_make_encoder(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-    if _c_make_encoder is not None
-    else json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default).iterencode
+_encode: Any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]  # CPython's; not in the type stubs
+    None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True
 )
 
 

@@ -188,10 +188,8 @@ class Fields:
         pattern: re.Pattern[str] | None = None,
         pattern_hint: str = "",
     ) -> str | None:
-        value = self.body.get(key)  # not through _present: the hot path of event ingestion reads three strings
-        if value is None:
-            if required:
-                self.error(key, "required", f"{self.path(key)} is required")
+        value = self._present(key, required)
+        if value is MISSING:
             return default
         if not isinstance(value, str):
             self.error(key, "invalidType", f"{self.path(key)} must be a string")
