@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import time
+import uuid
 
 from billrun.ids import uuid7, uuid7_many
 
@@ -30,3 +33,25 @@ def test_ids_made_later_sort_after() -> None:
     time.sleep(0.002)
     assert uuid7_many(3)[0] > first
     assert uuid7() > first
+
+
+def test_single_ids_are_distinct_version_7_uuids_equal_to_their_parsed_text() -> None:
+    ids = [uuid7() for _ in range(3000)]  # more than one pool of random bytes
+    assert len(set(ids)) == 3000
+    assert {u.version for u in ids} == {7}
+    assert all(u == uuid.UUID(str(u)) and hash(u) == hash(uuid.UUID(str(u))) for u in ids)
+    assert all(pickle.loads(pickle.dumps(u)) == u for u in ids[:10])
+
+
+def test_a_forked_child_does_not_reuse_its_parents_random_bytes() -> None:
+    uuid7()  # the parent's pool now holds bytes for the ids that follow
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's side
+        os.write(write, uuid7().bytes)
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    in_child = uuid.UUID(bytes=os.read(read, 16))
+    os.close(read)
+    assert in_child.int & RANDOM_BITS != uuid7().int & RANDOM_BITS
