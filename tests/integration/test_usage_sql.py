@@ -20,7 +20,7 @@ from billrun.domain.periods import DateRange
 from billrun.domain.usage import UsageEventRecord, aggregate, per_event_values
 from billrun.jsonutil import dumps, loads
 from billrun.store import usage as usage_repo
-from billrun.store.db import unit_of_work
+from billrun.store.db import get_engine, unit_of_work
 from billrun.store.events import NewUsageEvent, insert_usage_events
 from billrun.store.models import Account, UsageEvent
 
@@ -272,3 +272,38 @@ def test_the_event_tables_are_analysed_after_a_fixed_number_of_changes(database_
             "autovacuum_analyze_scale_factor=0",
             "autovacuum_analyze_threshold=50000",
         }
+
+
+def test_a_count_metric_aggregates_from_the_lookup_index_without_reading_the_heap(database_url: str) -> None:
+    """A COUNT metric needs each counted event's id only (its count and digest): the lookup index includes it
+    (migration 0017), so that a vacuumed month's events are counted without a heap page per event. The real
+    statement's plan is read back through auto_explain."""
+    with unit_of_work() as s:
+        account = Account(name="index-only")
+        s.add(account)
+        s.flush()
+        account_id = account.id
+        stamp = dt.datetime(2024, 1, 2, tzinfo=UTC)
+        events = [NewUsageEvent(f"evt-{i}", f"cust-{i % 7}", "call", stamp, {}) for i in range(700)]
+        insert_usage_events(s, account_id, events, dt.datetime.now(UTC))
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM (ANALYZE) usage_events"))  # as autovacuum does while the month goes by
+    metric = MetricSpec("m", "call", AggregationType.COUNT, None, {}, True, frozenset())
+    january = DateRange(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    plans: list[str] = []
+    with unit_of_work() as s:
+        s.execute(text("SET LOCAL enable_seqscan = off"))  # a test table is small enough to read whole
+        s.execute(text("SET LOCAL enable_bitmapscan = off"))
+        s.execute(text("LOAD 'auto_explain'"))
+        for setting in ("log_min_duration = 0", "log_analyze = on", "log_level = notice"):
+            s.execute(text(f"SET LOCAL auto_explain.{setting}"))
+        s.execute(text("SET LOCAL client_min_messages = notice"))
+        raw = s.connection().connection.driver_connection
+        assert raw is not None
+        raw.add_notice_handler(lambda diagnostic: plans.append(diagnostic.message_primary or ""))
+        values = usage_repo.aggregate_many(s, account_id, metric, [([f"cust-{i}"], january) for i in range(7)])
+    assert [v.value for v in values] == [Decimal(100)] * 7
+    (plan,) = [plan for plan in plans if "JOIN usage_events" in plan]
+    # (how many heap pages it still visits depends on the visibility map, which other sessions of the test
+    # database may hold back)
+    assert "Index Only Scan using ix_usage_events_latest_lookup" in plan, plan

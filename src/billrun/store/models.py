@@ -254,6 +254,7 @@ class UsageEvent(Base):
             "event_type",
             "event_timestamp",
             postgresql_where=text("is_latest"),
+            postgresql_include=["id"],  # COUNT metrics aggregate without the heap (migration 0017)
         ),
         Index(
             "uq_usage_events_latest_customer_event_id",
