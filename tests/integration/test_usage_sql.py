@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from billrun.domain.inputs import AggregationType, MetricSpec
 from billrun.domain.periods import DateRange
@@ -223,6 +224,20 @@ def test_concurrent_writers_leave_one_latest_row_per_id(database_url: str) -> No
         assert latest_seq == highest, event_id
 
 
+def explained(session: Session) -> list[str]:
+    """The plans (EXPLAIN ANALYZE text) of the statements the session's transaction runs from now on, as
+    auto_explain reports them."""
+    plans: list[str] = []
+    session.execute(text("LOAD 'auto_explain'"))
+    for setting in ("log_min_duration = 0", "log_analyze = on", "log_level = notice"):
+        session.execute(text(f"SET LOCAL auto_explain.{setting}"))
+    session.execute(text("SET LOCAL client_min_messages = notice"))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    raw.add_notice_handler(lambda diagnostic: plans.append(diagnostic.message_primary or ""))
+    return plans
+
+
 def test_a_repost_retires_the_previous_rows_by_one_probe_per_id(database_url: str) -> None:
     """Re-posting ids retires their previous rows by looking each id up, whatever the statistics say. Written
     as ``customer_event_id = ANY(:ids)``, the statement got a plan that read every latest row of an account
@@ -234,18 +249,11 @@ def test_a_repost_retires_the_previous_rows_by_one_probe_per_id(database_url: st
         s.flush()
         account_id = account.id
     stamp = dt.datetime(2024, 1, 2, tzinfo=UTC)
-    plans: list[str] = []
     with unit_of_work() as s:
         s.execute(text("ANALYZE usage_events"))  # statistics from before this account had an event
         first = [NewUsageEvent(f"evt-{i}", "cust", "call", stamp, {}) for i in range(3000)]
         insert_usage_events(s, account_id, first, dt.datetime.now(UTC))
-        s.execute(text("LOAD 'auto_explain'"))
-        for setting in ("log_min_duration = 0", "log_analyze = on", "log_level = notice"):
-            s.execute(text(f"SET LOCAL auto_explain.{setting}"))
-        s.execute(text("SET LOCAL client_min_messages = notice"))
-        raw = s.connection().connection.driver_connection
-        assert raw is not None
-        raw.add_notice_handler(lambda diagnostic: plans.append(diagnostic.message_primary or ""))
+        plans = explained(s)
         again = [NewUsageEvent(f"evt-{i}", "cust", "call", stamp, {}) for i in (5, 500, 1500, 2999)]
         _, superseded = insert_usage_events(s, account_id, again, dt.datetime.now(UTC))
     assert len(superseded) == 4
@@ -290,17 +298,10 @@ def test_a_count_metric_aggregates_from_the_lookup_index_without_reading_the_hea
         conn.execute(text("VACUUM (ANALYZE) usage_events"))  # as autovacuum does while the month goes by
     metric = MetricSpec("m", "call", AggregationType.COUNT, None, {}, True, frozenset())
     january = DateRange(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
-    plans: list[str] = []
     with unit_of_work() as s:
         s.execute(text("SET LOCAL enable_seqscan = off"))  # a test table is small enough to read whole
         s.execute(text("SET LOCAL enable_bitmapscan = off"))
-        s.execute(text("LOAD 'auto_explain'"))
-        for setting in ("log_min_duration = 0", "log_analyze = on", "log_level = notice"):
-            s.execute(text(f"SET LOCAL auto_explain.{setting}"))
-        s.execute(text("SET LOCAL client_min_messages = notice"))
-        raw = s.connection().connection.driver_connection
-        assert raw is not None
-        raw.add_notice_handler(lambda diagnostic: plans.append(diagnostic.message_primary or ""))
+        plans = explained(s)
         values = usage_repo.aggregate_many(s, account_id, metric, [([f"cust-{i}"], january) for i in range(7)])
     assert [v.value for v in values] == [Decimal(100)] * 7
     (plan,) = [plan for plan in plans if "JOIN usage_events" in plan]
