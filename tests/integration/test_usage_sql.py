@@ -94,6 +94,14 @@ METRICS = st.builds(
 )
 
 
+def new_account(name: str) -> uuid.UUID:
+    with unit_of_work() as s:
+        account = Account(name=name)
+        s.add(account)
+        s.flush()
+        return account.id
+
+
 def _stored(account_id: uuid.UUID) -> list[UsageEventRecord]:
     with unit_of_work() as s:
         rows = s.execute(select(UsageEvent).where(UsageEvent.account_id == account_id)).scalars()
@@ -118,11 +126,7 @@ def _stored(account_id: uuid.UUID) -> list[UsageEventRecord]:
 def test_sql_aggregation_equals_the_reference(
     database_url: str, events: list[Any], split: int, metric: MetricSpec
 ) -> None:
-    with unit_of_work() as s:
-        account = Account(name="example")
-        s.add(account)
-        s.flush()
-        account_id = account.id
+    account_id = new_account("example")
     new = [
         NewUsageEvent(event_id or str(uuid.uuid4()), alias, kind, when, props, generated_id=event_id is None)
         for event_id, alias, kind, when, props in events
@@ -175,11 +179,7 @@ def test_sql_aggregation_equals_the_reference(
 
 def test_concurrent_writers_leave_one_latest_row_per_id(database_url: str) -> None:
     """N writers racing on overlapping customerEventIds: exactly one latest row per id, the highest ingestSeq."""
-    with unit_of_work() as s:
-        account = Account(name="race")
-        s.add(account)
-        s.flush()
-        account_id = account.id
+    account_id = new_account("race")
     ids = [f"id-{i}" for i in range(40)]
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
@@ -243,11 +243,7 @@ def test_a_repost_retires_the_previous_rows_by_one_probe_per_id(database_url: st
     as ``customer_event_id = ANY(:ids)``, the statement got a plan that read every latest row of an account
     grown since the last ANALYZE and filtered them (a batch cost more with each batch before it). The real
     statement's plan is read back through auto_explain."""
-    with unit_of_work() as s:
-        account = Account(name="stale-statistics")
-        s.add(account)
-        s.flush()
-        account_id = account.id
+    account_id = new_account("stale-statistics")
     stamp = dt.datetime(2024, 1, 2, tzinfo=UTC)
     with unit_of_work() as s:
         s.execute(text("ANALYZE usage_events"))  # statistics from before this account had an event
@@ -286,12 +282,9 @@ def test_a_count_metric_aggregates_from_the_lookup_index_without_reading_the_hea
     """A COUNT metric needs each counted event's id only (its count and digest): the lookup index includes it
     (migration 0017), so that a vacuumed month's events are counted without a heap page per event. The real
     statement's plan is read back through auto_explain."""
+    account_id = new_account("index-only")
+    stamp = dt.datetime(2024, 1, 2, tzinfo=UTC)
     with unit_of_work() as s:
-        account = Account(name="index-only")
-        s.add(account)
-        s.flush()
-        account_id = account.id
-        stamp = dt.datetime(2024, 1, 2, tzinfo=UTC)
         events = [NewUsageEvent(f"evt-{i}", f"cust-{i % 7}", "call", stamp, {}) for i in range(700)]
         insert_usage_events(s, account_id, events, dt.datetime.now(UTC))
     with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
