@@ -13,7 +13,8 @@ README's Operations section has the events table vacuumed before the month's run
 are left alone (a vacuum that removes re-sent events' old rows scans every index of the table; how often that
 would pay was not measured).
 
-The index is built under a new name concurrently (writers are not blocked), then swapped for the old one.
+The index is built under a new name concurrently (writers are not blocked), then swapped for the old one;
+every step may be run again, so an interrupted upgrade is finished by running it again.
 
 Revision ID: 0017
 Revises: 0016
@@ -42,7 +43,7 @@ def _rebuild(include: str) -> None:
             f"CREATE INDEX CONCURRENTLY ix_usage_events_latest_lookup_new ON usage_events ({COLUMNS}) "
             f"{include} WHERE is_latest"
         )
-        op.execute(f"DROP INDEX CONCURRENTLY {NAME}")
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NAME}")  # gone already if a first attempt stopped here
         op.execute(f"ALTER INDEX ix_usage_events_latest_lookup_new RENAME TO {NAME}")
 
 

@@ -91,6 +91,40 @@ def test_downgrading_below_0016_rebuilds_the_id_tables_from_the_stored_events(
         get_settings.cache_clear()
 
 
+def test_migration_0017_interrupted_after_dropping_the_old_index_finishes_when_run_again(
+    scratch_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0017 swaps the usage lookup index outside a transaction, one step at a time: an upgrade that
+    stopped between dropping the old index and renaming the new one must complete when it is run again."""
+    from billrun.config import get_settings
+    from billrun.store import migrate
+
+    monkeypatch.setenv("BILLRUN_DATABASE_URL", scratch_database)
+    get_settings.cache_clear()
+    engine = create_engine(scratch_database)
+    try:
+        migrate.upgrade("0016")
+        with engine.begin() as conn:  # where the first attempt stopped
+            conn.execute(
+                text(
+                    "CREATE INDEX ix_usage_events_latest_lookup_new ON usage_events "
+                    "(account_id, customer_alias, event_type, event_timestamp) INCLUDE (id) WHERE is_latest"
+                )
+            )
+            conn.execute(text("DROP INDEX ix_usage_events_latest_lookup"))
+        engine.dispose()
+        migrate.upgrade("head")
+        with engine.connect() as conn:
+            definitions = conn.execute(
+                text("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'ix_usage_events_latest%'")
+            ).all()
+        assert [name for name, _ in definitions] == ["ix_usage_events_latest_lookup"]
+        assert "INCLUDE (id)" in definitions[0][1]
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()
+
+
 def test_schema_matches_models(database_url: str) -> None:
     """The migrations produce exactly what the models declare (no drift between the two)."""
     from alembic.autogenerate import compare_metadata

@@ -278,7 +278,7 @@ def test_the_event_tables_are_analysed_after_a_fixed_number_of_changes(database_
         }
 
 
-def test_a_count_metric_aggregates_from_the_lookup_index_without_reading_the_heap(database_url: str) -> None:
+def test_a_count_metric_is_aggregated_by_an_index_only_scan_of_the_lookup_index(database_url: str) -> None:
     """A COUNT metric needs each counted event's id only (its count and digest): the lookup index includes it
     (migration 0017), so that a vacuumed month's events are counted without a heap page per event. The real
     statement's plan is read back through auto_explain."""
